@@ -1,0 +1,286 @@
+"""Labels and partitions: from a flare catalog to a per-instant index.
+
+The label of an instant ``t`` follows the reference study: the largest GOES
+class among flares whose *start* lies in ``(t, t + window]`` (24 h by
+default); the binary target is 1 when that class is at least the threshold
+(M1.0 = 1e-5 W m^-2 by default). Instances are split into four tri-monthly
+partitions by calendar month: 1 = Jan-Mar, 2 = Apr-Jun, 3 = Jul-Sep,
+4 = Oct-Dec.
+
+The index table (:data:`INDEX_COLUMNS`) is the hand-over from the label stage
+to the store and everything after it.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .catalog import FlareCatalog
+from .errors import CatalogError, GoesClassError
+from .goes import M1_FLUX_WM2, parse_goes_class
+
+__all__ = [
+    "LabelConfig",
+    "INDEX_COLUMNS",
+    "partition_of",
+    "hourly_instants",
+    "make_index",
+    "read_index",
+    "write_index",
+    "read_published_index",
+    "timestamp_from_path",
+    "partition_summary",
+]
+
+INDEX_COLUMNS = [
+    "timestamp",
+    "path",
+    "partition",
+    "target",
+    "max_class",
+    "peak_flux_wm2",
+    "fl_lon",
+    "fl_lat",
+    "n_flares",
+    "flares",
+]
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """How instants are labelled.
+
+    Attributes
+    ----------
+    window_h : float
+        Forecast window length in hours after the instant (24).
+    threshold_wm2 : float
+        Peak flux in W m^-2 at and above which the target is 1 (1e-5, M1.0).
+    cadence_h : float
+        Spacing of the instants in hours (1).
+    """
+
+    window_h: float = 24.0
+    threshold_wm2: float = M1_FLUX_WM2
+    cadence_h: float = 1.0
+
+
+def partition_of(timestamps) -> np.ndarray:
+    """Tri-monthly partition (1-4) of each timestamp: Jan-Mar -> 1 ... Oct-Dec -> 4."""
+    months = pd.DatetimeIndex(pd.to_datetime(timestamps, format="mixed")).month.to_numpy()
+    return (months - 1) // 3 + 1
+
+
+def hourly_instants(start, end, cadence_h: float = 1.0) -> pd.DatetimeIndex:
+    """Instants from ``start`` to ``end`` inclusive at ``cadence_h`` hours."""
+    return pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(hours=cadence_h))
+
+
+def make_index(
+    instants: Iterable,
+    catalog: FlareCatalog,
+    config: LabelConfig = LabelConfig(),
+    image_paths: dict | Callable | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Label instants from a flare catalog.
+
+    Parameters
+    ----------
+    instants : sequence of datetime-like
+        The forecast issue times.
+    catalog : FlareCatalog
+        Flares (only start time, peak flux and location are used).
+    config : LabelConfig
+        Window and threshold.
+    image_paths : dict or callable, optional
+        Maps an instant (``pandas.Timestamp``) to the image path for it, or to
+        ``None`` when there is no image. Instants without an image are left out
+        of the index and counted in the report. When omitted every instant is
+        kept with an empty path.
+
+    Returns
+    -------
+    index : pandas.DataFrame
+        Columns :data:`INDEX_COLUMNS`.
+    report : dict
+        ``n_instants``, ``n_missing_image``, ``n_indexed``, ``n_flare``, ``n_noflare``.
+    """
+    times = pd.DatetimeIndex(pd.to_datetime(list(instants))).sort_values()
+    tab = catalog.table
+    starts = tab["start"].to_numpy(dtype="datetime64[ns]")
+    flux = tab["peak_flux_wm2"].to_numpy(float)
+    lon = tab["lon_deg"].to_numpy(float)
+    lat = tab["lat_deg"].to_numpy(float)
+    classes = tab["goes_class"].to_numpy(object)
+    t_ns = times.to_numpy(dtype="datetime64[ns]")
+    window = np.timedelta64(int(config.window_h * 3600e9), "ns")
+    lo = np.searchsorted(starts, t_ns, side="right")
+    hi = np.searchsorted(starts, t_ns + window, side="right")
+
+    lookup = None
+    if isinstance(image_paths, dict):
+        lookup = image_paths.get
+    elif callable(image_paths):
+        lookup = image_paths
+
+    rows, missing = [], 0
+    for t, a, b in zip(times, lo, hi):
+        path = ""
+        if lookup is not None:
+            p = lookup(t)
+            if p is None:
+                missing += 1
+                continue
+            path = str(p)
+        if b > a:
+            k = a + int(np.argmax(flux[a:b]))
+            order = a + np.argsort(-flux[a:b], kind="stable")
+            rows.append((t, path, flux[k], classes[k], lon[k], lat[k], b - a, json.dumps([classes[j] for j in order])))
+        else:
+            rows.append((t, path, np.nan, "", np.nan, np.nan, 0, "[]"))
+    df = pd.DataFrame(rows, columns=["timestamp", "path", "peak_flux_wm2", "max_class", "fl_lon", "fl_lat", "n_flares", "flares"])
+    df["target"] = (df["peak_flux_wm2"].fillna(0.0) >= config.threshold_wm2).astype(int)
+    df["partition"] = partition_of(df["timestamp"]) if len(df) else np.array([], int)
+    df = df[INDEX_COLUMNS]
+    report = {
+        "n_instants": int(len(times)),
+        "n_missing_image": int(missing),
+        "n_indexed": int(len(df)),
+        "n_flare": int(df["target"].sum()),
+        "n_noflare": int((df["target"] == 0).sum()),
+    }
+    return df, report
+
+
+def write_index(index: pd.DataFrame, path: str | Path) -> None:
+    """Write an index table as CSV, atomically."""
+    from .store import atomic_write_text
+
+    out = index.copy()
+    out["timestamp"] = pd.to_datetime(out["timestamp"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    atomic_write_text(path, out.to_csv(index=False))
+
+
+_NAME_TIME = re.compile(r"(\d{4})[._](\d{2})[._](\d{2})[_T ](\d{2})[._:](\d{2})[._:](\d{2})")
+
+
+def timestamp_from_path(path: str) -> pd.Timestamp:
+    """Observation time encoded in an image name.
+
+    Understands the reference study's ``HMI.m2011.01.01_00.00.00.jpg`` and
+    Helioviewer's ``2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2``
+    (and a bare ISO time).
+
+    Raises
+    ------
+    ValueError
+        When no time can be found in the name.
+    """
+    name = Path(str(path)).name
+    m = _NAME_TIME.search(name) or re.search(r"(\d{4})_(\d{2})_(\d{2})__(\d{2})_(\d{2})_(\d{2})", name)
+    if m:
+        return pd.Timestamp(*map(int, m.groups()))
+    try:
+        return pd.Timestamp(str(path).strip())
+    except ValueError as exc:
+        raise ValueError(f"no observation time in {path!r}") from exc
+
+
+#: Values of the published ``goes_class`` column that mean "no flare in the window".
+_NO_FLARE = {"", "NF", "NONE", "0"}
+
+
+def _is_published(columns) -> bool:
+    return {"label", "target", "goes_class", "fl_lon", "fl_lat"} <= set(columns)
+
+
+def read_published_index(path: str | Path) -> pd.DataFrame:
+    """Read one of the reference study's label files (``Fold{k}_val.csv``) as an index.
+
+    The timestamp comes from the image name in column ``label``; ``goes_class``
+    (largest flare of the window, empty for none) gives ``max_class`` and
+    ``peak_flux_wm2``; ``rest_fl`` is parsed into the list of all flares.
+    The published ``target`` is kept as it is.
+
+    Raises
+    ------
+    CatalogError
+        When the file is missing, lacks the columns, or a row cannot be parsed
+        (the message names the row).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: no such label file")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not _is_published(raw.columns):
+        raise CatalogError(f"{path}: not a published label file (columns {list(raw.columns)})")
+    ts, flux, nfl, flares = [], [], [], []
+    for i, r in enumerate(raw.itertuples(index=False)):
+        try:
+            ts.append(timestamp_from_path(r.label))
+            cls = r.goes_class.strip()
+            cls = "" if cls.upper() in _NO_FLARE else cls
+            f = parse_goes_class(cls) if cls else np.nan
+            rest = ast.literal_eval(r.rest_fl) if getattr(r, "rest_fl", "").strip() else []
+            rest = rest if isinstance(rest, (list, tuple)) else []  # '0' stands for none
+        except (ValueError, GoesClassError, SyntaxError) as exc:
+            raise CatalogError(f"{path}: data row {i + 1}: {exc}") from exc
+        flux.append(f)
+        allf = ([cls] if cls else []) + [str(x) for x in rest]
+        nfl.append(len(allf))
+        flares.append(json.dumps(allf))
+    df = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(ts),
+            "path": raw["label"],
+            "target": raw["target"].astype(int),
+            "max_class": [json.loads(x)[0] if n else "" for x, n in zip(flares, nfl)],
+            "peak_flux_wm2": flux,
+            "fl_lon": pd.to_numeric(raw["fl_lon"].replace("", np.nan), errors="coerce"),
+            "fl_lat": pd.to_numeric(raw["fl_lat"].replace("", np.nan), errors="coerce"),
+            "n_flares": nfl,
+            "flares": flares,
+        }
+    )
+    df["partition"] = partition_of(df["timestamp"])
+    return df[INDEX_COLUMNS]
+
+
+def read_index(path: str | Path) -> pd.DataFrame:
+    """Read an index in our format or the published format (detected from the columns)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: no such index file")
+    head = pd.read_csv(path, nrows=0)
+    if _is_published(head.columns):
+        return read_published_index(path)
+    missing = set(INDEX_COLUMNS) - set(head.columns)
+    if missing:
+        raise CatalogError(f"{path}: not an index file, missing columns {sorted(missing)}")
+    df = pd.read_csv(path, keep_default_na=False, na_values={"peak_flux_wm2": [""], "fl_lon": [""], "fl_lat": [""]})
+    df["timestamp"] = pd.to_datetime(df["timestamp"])
+    df["path"] = df["path"].astype(str)
+    df["max_class"] = df["max_class"].astype(str)
+    return df
+
+
+def partition_summary(index: pd.DataFrame) -> dict:
+    """Flare (FL) and no-flare (NF) counts per partition and the total.
+
+    Returns
+    -------
+    dict
+        ``{"partitions": {"1": {"FL": n, "NF": n}, ...}, "total": n}``.
+    """
+    parts = {}
+    for p in (1, 2, 3, 4):
+        sub = index[index["partition"] == p]
+        parts[str(p)] = {"FL": int((sub["target"] == 1).sum()), "NF": int((sub["target"] == 0).sum())}
+    return {"partitions": parts, "total": int(len(index))}

@@ -1,0 +1,170 @@
+"""Figures of the compendium. Every function draws on given or new axes and labels them with units."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "show_magnetogram",
+    "plot_histograms",
+    "plot_butterfly",
+    "plot_class_distribution",
+    "plot_partitions",
+    "plot_learning_curves",
+    "plot_reliability",
+    "plot_recall_by_longitude",
+    "plot_attribution",
+]
+
+
+def _axes(ax, figsize=(5, 5)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def show_magnetogram(data: np.ndarray, center_px=None, radius_px=None, ax=None, title: str = "", marker_px=None, outline=True):
+    """An 8-bit magnetogram in grey (black -250 G, white +250 G), north up, with its disk outline and a marker."""
+    import matplotlib.pyplot as plt
+
+    ax = _axes(ax)
+    ax.imshow(data, cmap="gray", vmin=0, vmax=255, origin="upper", interpolation="nearest")
+    if outline and center_px is not None and radius_px is not None:
+        ax.add_patch(plt.Circle(center_px, radius_px, fill=False, color="tab:orange", lw=1.0, ls="--"))
+    if marker_px is not None:
+        ax.plot(*marker_px, marker="+", color="red", ms=14, mew=2)
+    ax.set_xlabel("x (pixel, east \u2192 west)")
+    ax.set_ylabel("y (pixel, north \u2192 south)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_histograms(samples: dict[str, np.ndarray], ax=None, title="On-disk pixel values"):
+    """Normalised histograms of on-disk 8-bit values (log count) for several images."""
+    ax = _axes(ax, (6, 4))
+    bins = np.arange(257) - 0.5
+    for name, v in samples.items():
+        ax.hist(np.asarray(v).ravel(), bins=bins, density=True, histtype="step", label=name, lw=1.3)
+    ax.set_yscale("log")
+    ax.set_xlabel("8-bit value (127.5 = 0 G; 1 count \u2248 1.96 G)")
+    ax.set_ylabel("fraction of on-disk pixels")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def plot_butterfly(regions: pd.DataFrame, ax=None):
+    """Emergence latitude against time of the simulated active regions, sized by flux, coloured by complexity."""
+    ax = _axes(ax, (7, 3.5))
+    sc = ax.scatter(pd.to_datetime(regions["emerge_time"]), regions["lat_deg"], s=6 + 30 * regions["flux_mx"] / 1e22,
+                    c=regions["complexity"], cmap="viridis", vmin=0, vmax=1, alpha=0.8)
+    ax.figure.colorbar(sc, ax=ax, label="complexity (0 = simple bipole)")
+    ax.set_xlabel("emergence time (UTC)")
+    ax.set_ylabel("latitude (deg)")
+    ax.set_ylim(-45, 45)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_title("Butterfly diagram of the simulated regions")
+    return ax
+
+
+def plot_class_distribution(peak_flux_wm2, ax=None, label=None, title="Flare peak-flux distribution"):
+    """Cumulative number of flares above a peak flux, log-log (a power law is a straight line)."""
+    ax = _axes(ax, (5, 4))
+    f = np.sort(np.asarray(peak_flux_wm2, float))[::-1]
+    f = f[np.isfinite(f)]
+    ax.loglog(f, np.arange(1, len(f) + 1), drawstyle="steps-post", label=label)
+    for x, c in ((1e-6, "C"), (1e-5, "M"), (1e-4, "X")):
+        ax.axvline(x, color="grey", lw=0.5)
+        ax.text(x * 1.1, ax.get_ylim()[1] if False else 1.2, c, color="grey")
+    ax.set_xlabel("GOES 1-8 \u00c5 peak flux (W m$^{-2}$)")
+    ax.set_ylabel("number of flares \u2265 flux")
+    ax.set_title(title)
+    if label:
+        ax.legend()
+    return ax
+
+
+def plot_partitions(summary: dict, ax=None, title="Instances per partition"):
+    """Stacked bars of flare (FL) and no-flare (NF) instances per tri-monthly partition."""
+    ax = _axes(ax, (5, 3.5))
+    parts = summary["partitions"]
+    k = list(parts)
+    fl = np.array([parts[p]["FL"] for p in k])
+    nf = np.array([parts[p]["NF"] for p in k])
+    ax.bar(k, nf, label="NF (no \u2265M1.0 flare in 24 h)", color="tab:blue")
+    ax.bar(k, fl, bottom=nf, label="FL (\u2265M1.0 flare in 24 h)", color="tab:red")
+    for i, (a, b) in enumerate(zip(fl, nf)):
+        ax.text(i, a + b, f"1:{b / max(a, 1):.1f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(k)), ["1 Jan-Mar", "2 Apr-Jun", "3 Jul-Sep", "4 Oct-Dec"][: len(k)])
+    ax.set_xlabel("partition")
+    ax.set_ylabel("instances (hourly magnetograms)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_learning_curves(log: pd.DataFrame, ax=None, title="Learning curves"):
+    """Training and validation loss and validation TSS per epoch (one line per fold)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    for fold, g in log.groupby("fold"):
+        ax[0].plot(g["epoch"], g["train_loss"], label=f"fold {fold} train")
+        ax[0].plot(g["epoch"], g["val_loss"], ls="--", label=f"fold {fold} val")
+        ax[1].plot(g["epoch"], g["val_tss"], marker="o", label=f"fold {fold}")
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel("weighted NLL loss")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("validation TSS")
+    ax[0].legend(fontsize=7, ncol=2)
+    ax[1].legend(fontsize=7)
+    ax[0].set_title(title)
+    return ax
+
+
+def plot_reliability(tables: dict[str, pd.DataFrame], ax=None):
+    """Reliability diagram: observed frequency against forecast probability, per model."""
+    ax = _axes(ax, (4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfect reliability")
+    for name, t in tables.items():
+        ok = t["count"] > 0
+        ax.plot(t.loc[ok, "mean_forecast"], t.loc[ok, "observed_frequency"], marker="o", label=name)
+    ax.set_xlabel("forecast probability of a \u2265M1.0 flare in 24 h")
+    ax.set_ylabel("observed frequency")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("Reliability diagram")
+    return ax
+
+
+def plot_recall_by_longitude(tables: dict[str, pd.DataFrame], ax=None):
+    """Recall of flare instances in longitude bins (with the 70 deg near-limb borders)."""
+    ax = _axes(ax, (7, 3.5))
+    for name, t in tables.items():
+        mid = (t["lon_lo"] + t["lon_hi"]) / 2
+        ax.plot(mid, t["recall"], marker="o", label=name)
+    for x in (-70, 70):
+        ax.axvline(x, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("Stonyhurst longitude of the largest flare (deg)")
+    ax.set_ylabel("recall (share predicted)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title("Recall of \u2265M1.0 instances by flare longitude")
+    return ax
+
+
+def plot_attribution(image: np.ndarray, attribution: np.ndarray, ax=None, title: str = "", center_px=None, radius_px=None,
+                     marker_px=None, alpha: float = 0.6):
+    """An attribution map (positive toward the flare class, red) over the magnetogram."""
+    import matplotlib.pyplot as plt
+
+    ax = show_magnetogram(image, center_px, radius_px, ax=ax, title=title, marker_px=marker_px)
+    a = np.asarray(attribution, float)
+    lim = np.nanpercentile(np.abs(a), 99.5) or 1.0
+    pos = np.ma.masked_less_equal(a, 0.02 * lim)
+    im = ax.imshow(pos, cmap="hot", vmin=0, vmax=lim, alpha=alpha, origin="upper")
+    return ax, im

@@ -1,0 +1,323 @@
+"""The image store: one memory-mapped uint8 array of N x S x S magnetograms and its index.
+
+Layout of a store directory::
+
+    images.u8     raw uint8 array, N x S x S, C order (memory-mapped)
+    index.csv     the label index, one row per slot, plus ``slot`` and ``ok``
+    progress.npy  per-slot done flags while the store is being written
+    failures.csv  files that could not be read (path, error)
+    store.json    manifest, written last: a store without it is incomplete
+
+A store is valid only once ``store.json`` says ``"complete": true``; it is
+written atomically after all images are flushed to disk, so a run killed at
+any moment never leaves a store that reads as valid. Re-running
+:func:`prepare_store` resumes from ``progress.npy`` (flags are saved only after
+the images they cover have been flushed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .errors import MagnetogramError, StoreError
+
+__all__ = [
+    "atomic_write_text",
+    "atomic_write_bytes",
+    "Store",
+    "StoreWriter",
+    "prepare_store",
+    "open_store",
+]
+
+MANIFEST = "store.json"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file atomically: to a temporary file in the same folder, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@dataclass
+class Store:
+    """A complete image store opened for reading.
+
+    Attributes
+    ----------
+    path : Path
+    images : numpy.memmap
+        Read-only uint8 array (N, S, S); only the rows in ``index`` are valid.
+    index : pandas.DataFrame
+        The usable rows (``ok``), with column ``slot`` giving the row in ``images``.
+    manifest : dict
+    """
+
+    path: Path
+    images: np.ndarray
+    index: pd.DataFrame
+    manifest: dict
+
+    @property
+    def size_px(self) -> int:
+        return int(self.manifest["size_px"])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def image(self, i: int) -> np.ndarray:
+        """The i-th usable image (by position in ``index``)."""
+        return np.asarray(self.images[int(self.index["slot"].iloc[i])])
+
+
+def open_store(path: str | Path) -> Store:
+    """Open a complete store read-only (memory-mapped).
+
+    Raises
+    ------
+    StoreError
+        When the folder is missing, incomplete (interrupted preparation) or inconsistent.
+    """
+    from .labels import read_index
+
+    path = Path(path)
+    man_path = path / MANIFEST
+    if not path.is_dir():
+        raise StoreError(f"{path}: no such store folder")
+    if not man_path.is_file():
+        raise StoreError(f"{path}: incomplete store (no {MANIFEST}); rerun the preparation to finish it")
+    manifest = json.loads(man_path.read_text())
+    if not manifest.get("complete"):
+        raise StoreError(f"{path}: store is not complete")
+    n, s = int(manifest["n"]), int(manifest["size_px"])
+    img_path = path / "images.u8"
+    expected = n * s * s
+    if not img_path.is_file() or img_path.stat().st_size != expected:
+        raise StoreError(f"{img_path}: size {img_path.stat().st_size if img_path.exists() else 'missing'} != {expected} bytes for {n} x {s} x {s}")
+    images = np.memmap(img_path, dtype=np.uint8, mode="r", shape=(n, s, s))
+    index = read_index(path / "index.csv")
+    extra = pd.read_csv(path / "index.csv", usecols=["slot", "ok"])
+    index["slot"] = extra["slot"].to_numpy()
+    index["ok"] = extra["ok"].astype(bool).to_numpy()
+    index = index[index["ok"]].reset_index(drop=True)
+    return Store(path=path, images=images, index=index, manifest=manifest)
+
+
+class StoreWriter:
+    """Writes images into a new or partly written store, resumably.
+
+    Parameters
+    ----------
+    path : path-like
+        Store folder.
+    index : pandas.DataFrame
+        One row per image to store (columns of :data:`flarelib.labels.INDEX_COLUMNS`).
+    size_px : int
+        Image width and height.
+    extra_manifest : dict, optional
+        Stored in ``store.json`` (for example the simulator configuration).
+    """
+
+    def __init__(self, path: str | Path, index: pd.DataFrame, size_px: int, extra_manifest: dict | None = None) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.index = index.reset_index(drop=True).copy()
+        self.n = len(self.index)
+        self.size_px = int(size_px)
+        self.extra = extra_manifest or {}
+        if (self.path / MANIFEST).is_file():
+            man = json.loads((self.path / MANIFEST).read_text())
+            if man.get("complete") and man.get("n") == self.n and man.get("size_px") == self.size_px:
+                self.done = np.ones(self.n, bool)
+                self.failed = {}
+                self._images = None
+                return
+            os.unlink(self.path / MANIFEST)  # about to change it: no longer valid
+        img_path = self.path / "images.u8"
+        nbytes = self.n * self.size_px * self.size_px
+        prog = self.path / "progress.npy"
+        resumable = img_path.is_file() and img_path.stat().st_size == nbytes and prog.is_file()
+        if not resumable:
+            with open(img_path, "wb") as fh:
+                fh.truncate(nbytes)
+        self._images = np.memmap(img_path, dtype=np.uint8, mode="r+", shape=(self.n, self.size_px, self.size_px)) if self.n else None
+        self.done = np.load(prog) if resumable else np.zeros(self.n, bool)
+        if len(self.done) != self.n:
+            self.done = np.zeros(self.n, bool)
+        self.failed: dict[int, str] = {}
+        fail_path = self.path / "failures.csv"
+        if resumable and fail_path.is_file():
+            f = pd.read_csv(fail_path)
+            self.failed = dict(zip(f["slot"].astype(int), f["error"].astype(str)))
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+    def todo(self) -> np.ndarray:
+        """Slots still to write."""
+        return np.flatnonzero(~self.done)
+
+    def put(self, slot: int, image: np.ndarray) -> None:
+        if image.shape != (self.size_px, self.size_px) or image.dtype != np.uint8:
+            raise StoreError(f"slot {slot}: image {image.shape} {image.dtype}, expected ({self.size_px}, {self.size_px}) uint8")
+        self._images[slot] = image
+        self.done[slot] = True
+
+    def fail(self, slot: int, error: str) -> None:
+        self.failed[int(slot)] = error
+        self.done[slot] = True
+
+    def checkpoint(self) -> None:
+        """Flush images, then record progress (never the other way round)."""
+        if self._images is not None:
+            self._images.flush()
+        buf = _npy_bytes(self.done)
+        atomic_write_bytes(self.path / "progress.npy", buf)
+        if self.failed:
+            f = pd.DataFrame({"slot": list(self.failed), "error": list(self.failed.values())})
+            f["path"] = self.index.loc[f["slot"], "path"].to_numpy()
+            atomic_write_text(self.path / "failures.csv", f.to_csv(index=False))
+
+    def finish(self) -> Path:
+        """Write index and manifest once everything is done; returns the store path."""
+        if not self.complete:
+            raise StoreError(f"{self.path}: {int((~self.done).sum())} images still to write")
+        if (self.path / MANIFEST).is_file():
+            return self.path
+        self.checkpoint()
+        from .labels import write_index
+
+        out = self.index.copy()
+        out["slot"] = np.arange(self.n)
+        out["ok"] = [int(i not in self.failed) for i in range(self.n)]
+        write_index(out, self.path / "index.csv")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "complete": True,
+            "n": self.n,
+            "n_ok": int(self.n - len(self.failed)),
+            "n_failed": len(self.failed),
+            "size_px": self.size_px,
+            "dtype": "uint8",
+            **self.extra,
+        }
+        atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+        return self.path
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    import io
+
+    bio = io.BytesIO()
+    np.save(bio, a)
+    return bio.getvalue()
+
+
+def _read_one(args) -> tuple[int, np.ndarray | None, str | None]:
+    slot, path, size_px = args
+    from .magnetogram import read_magnetogram
+
+    try:
+        return slot, read_magnetogram(path, size_px=size_px).data, None
+    except MagnetogramError as exc:
+        return slot, None, str(exc)
+
+
+def prepare_store(
+    index: pd.DataFrame,
+    out: str | Path,
+    size_px: int = 512,
+    root: str | Path | None = None,
+    workers: int | None = None,
+    chunk: int = 64,
+    on_error: str = "skip",
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Read every image of an index into a store, with all cores, resumably.
+
+    Parameters
+    ----------
+    index : pandas.DataFrame
+        Label index whose ``path`` column names JP2/FITS files.
+    out : path-like
+        Store folder (created; a partial one is resumed).
+    size_px : int
+        Output image size (512).
+    root : path-like, optional
+        Folder that relative paths in ``index`` are relative to.
+    workers : int, optional
+        Processes (all cores by default).
+    on_error : {'skip', 'raise'}
+        ``'skip'``: an unreadable file is recorded in ``failures.csv`` with its
+        error and left out of the usable index; ``'raise'``: stop at once.
+    shard : (k, n), optional
+        Only process rows with ``position % n == k``: separate machines can
+        each prepare one shard of the same index (each into its own folder).
+    progress : bool
+        Show a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    idx = index.reset_index(drop=True)
+    if shard is not None:
+        k, n = shard
+        if not 0 <= k < n:
+            raise ValueError(f"shard {k}/{n}: need 0 <= k < n")
+        idx = idx.iloc[k::n].reset_index(drop=True)
+    root = Path(root) if root is not None else None
+    paths = [str(root / p) if root is not None and not Path(p).is_absolute() else str(p) for p in idx["path"]]
+    writer = StoreWriter(out, idx, size_px, {"source": "prepare", "shard": list(shard) if shard else None})
+    todo = writer.todo()
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=writer.n, initial=writer.n - len(todo), desc="prepare", unit="img", disable=not progress)
+    try:
+        jobs = [(int(s), paths[s], size_px) for s in todo]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for start in range(0, len(jobs), chunk * workers):
+                batch = jobs[start : start + chunk * workers]
+                for slot, img, err in pool.map(_read_one, batch, chunksize=max(1, len(batch) // (4 * workers))):
+                    if err is not None:
+                        if on_error == "raise":
+                            writer.checkpoint()
+                            raise MagnetogramError(paths[slot], err.split(": ", 1)[-1])
+                        writer.fail(slot, err)
+                    else:
+                        writer.put(slot, img)
+                    bar.update(1)
+                writer.checkpoint()
+    finally:
+        bar.close()
+    return writer.finish()
+
+
+def iter_chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices covering range(n) in pieces of ``size``."""
+    for s in range(0, n, size):
+        yield slice(s, min(n, s + size))

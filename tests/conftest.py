@@ -1,0 +1,40 @@
+"""Shared fixtures: the real reference files in ../shared/data (skipped, with the reason, when absent)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+REAL_MAG = SHARED / "helioviewer" / "2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2"
+REAL_CONT = SHARED / "helioviewer" / "2010_12_06__18_56_41_105__SDO_HMI_HMI_continuum.jp2"
+PANDEY = SHARED / "pandey2023"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"reference data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_magnetogram() -> Path:
+    return _need(REAL_MAG)
+
+
+@pytest.fixture(scope="session")
+def real_continuum() -> Path:
+    return _need(REAL_CONT)
+
+
+@pytest.fixture(scope="session")
+def pandey() -> Path:
+    return _need(PANDEY)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the flarelib command line as a user does (a separate process)."""
+    return subprocess.run([sys.executable, "-m", "flarelib", *map(str, args)], capture_output=True, text=True, cwd=cwd or ROOT)

@@ -1,0 +1,59 @@
+"""The compendium's layout: install files agree, notebooks are paired, the CI runs the README's test command."""
+import re
+import tomllib
+from pathlib import Path
+
+import jupytext
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONDA_TO_PIP = {"pytorch": "torch", "python": None, "pip": None}
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_and_pyproject_name_the_same_packages():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_names = {_name(d) for d in py["dependencies"]}
+    for extra in py["optional-dependencies"].values():
+        pip_names |= {_name(d) for d in extra}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda_names = set()
+    for d in env["dependencies"]:
+        if isinstance(d, str):
+            n = CONDA_TO_PIP.get(_name(d), _name(d))
+            if n:
+                conda_names.add(n)
+    assert conda_names == pip_names
+
+
+def test_torch_is_pinned_in_both():
+    py = (ROOT / "pyproject.toml").read_text()
+    env = (ROOT / "environment.yml").read_text()
+    assert '"torch==2.14.1"' in py and '"torchvision==0.29.1"' in py
+    assert "pytorch=2.14.1" in env and "torchvision=0.29.1" in env
+
+
+def test_notebooks_are_paired_and_in_sync():
+    for src in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        ipynb = src.with_suffix(".ipynb")
+        assert ipynb.is_file(), f"{src.name} has no paired .ipynb (run make notebooks-sync)"
+        a = [c.source for c in jupytext.read(src).cells]
+        b = [c.source for c in jupytext.read(ipynb).cells]
+        assert a == b, f"{src.name} and {ipynb.name} differ (run make notebooks-sync)"
+        tags = [c.metadata.get("tags", []) for c in jupytext.read(src).cells]
+        assert sum("parameters" in t for t in tags) == 1, f"{src.name}: one cell must be tagged 'parameters'"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make book" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_notebook_is_in_the_book():
+    toc = (ROOT / "_toc.yml").read_text()
+    for src in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"):
+        assert f"book/executed/{src.stem}" in toc

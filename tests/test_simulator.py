@@ -1,0 +1,161 @@
+"""The simulator: geometry, calibration against the real magnetogram, flares, oracle, outputs."""
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flarelib import read_magnetogram
+from flarelib.geometry import disk_mask, mu_map, orthographic_project, stonyhurst_to_pixel
+from flarelib.simulator import SimConfig, Simulator, b0_annual_deg, simulate_to_jp2, simulate_to_store
+from flarelib.store import open_store
+
+from .conftest import run_cli
+
+YEAR = SimConfig()  # the default: 2012, hourly, 512 px, seed 0
+
+
+@pytest.fixture(scope="module")
+def year_sim():
+    return Simulator(YEAR)
+
+
+def _saturated_fraction(img, center, radius):
+    d = img[mu_map(img.shape[0], center, radius) > 0.2]
+    return float(((d >= 255) | (d <= 0)).mean())
+
+
+def test_b0_follows_the_annual_cycle():
+    b0 = b0_annual_deg(pd.to_datetime(["2012-03-07", "2012-06-06", "2012-09-08", "2012-12-07"]))
+    assert b0[0] == pytest.approx(-7.25, abs=0.1) and abs(b0[1]) < 0.1 and b0[2] == pytest.approx(7.25, abs=0.1)
+    # and agrees with sunpy's ephemeris to a few tenths of a degree
+    from flarelib.geometry import b0_angle_deg
+
+    assert np.allclose(b0, b0_angle_deg(pd.to_datetime(["2012-03-07", "2012-06-06", "2012-09-08", "2012-12-07"])), atol=0.3)
+
+
+def test_orthographic_projection_agrees_with_sunpy(real_magnetogram):
+    meta = read_magnetogram(real_magnetogram).meta
+    lon, lat = np.array([0.0, 45.0, -70.0, 85.0]), np.array([0.0, 20.0, -15.0, 30.0])
+    x, y, vis = stonyhurst_to_pixel(lon, lat, meta)
+    ox, oy, mu = orthographic_project(lon, lat, meta.b0_deg, meta.disk_center_px, meta.disk_radius_px)
+    assert vis.all() and (mu > 0).all()
+    assert np.allclose(x, ox, atol=0.6) and np.allclose(y, oy, atol=0.6)
+    # north is up and B0 > 0 shows the north pole: the disk centre point (0, 0) lies below the image centre
+    assert y[0] > meta.disk_center_px[1]
+
+
+def test_histogram_matches_the_real_magnetogram(real_magnetogram, year_sim):
+    real = read_magnetogram(real_magnetogram)
+    rd = real.data[real.disk_mask]
+    # one simulated frame at the real image's time of day: on-disk percentiles within 2 counts
+    frame = year_sim.frame(5000)
+    sd = frame[disk_mask(512, YEAR.center_px, YEAR.radius_px)]
+    q = [5, 25, 50, 75, 95]
+    assert np.all(np.abs(np.percentile(sd, q) - np.percentile(rd, q)) <= 2), (np.percentile(sd, q), np.percentile(rd, q))
+    # saturated fraction (inside mu > 0.2): the median over a year of frames within a factor of 2 of the real one
+    real_sat = _saturated_fraction(real.data, real.meta.disk_center_px, real.meta.disk_radius_px)
+    sim_sat = np.median([_saturated_fraction(year_sim.frame(i), YEAR.center_px, YEAR.radius_px) for i in range(0, 8784, 366)])
+    assert real_sat / 2 <= sim_sat <= real_sat * 2, (sim_sat, real_sat)
+    # off-disk pixels are 0 and the radius is the real one
+    assert frame[0, 0] == 0 and YEAR.radius_px == pytest.approx(real.meta.disk_radius_px, abs=0.1)
+
+
+def test_default_year_is_hard_but_predictable(year_sim):
+    from flarelib.simulator import _frame_index, simulation_report
+
+    idx, _ = _frame_index(year_sim)
+    rep = simulation_report(year_sim, idx, year_sim.oracle())
+    assert 4.5 <= rep["nf_per_fl"] <= 8.0, rep["nf_per_fl"]  # about 1 flare instance for 6 no-flare ones
+    assert 0.6 <= rep["oracle"]["tss"] <= 0.85, rep["oracle"]
+    assert all(v["FL"] > 0 and v["NF"] > 0 for v in rep["partitions"].values())
+
+
+def test_flares_follow_a_power_law_and_come_from_regions(year_sim):
+    f = year_sim.flares
+    assert (f["peak_flux_wm2"] >= 1e-6).all() and set(f["goes_class"].str[0]) <= set("CMX")
+    # cumulative distribution slope between C1 and M1 is about -(index - 1) = -0.9
+    n_c1, n_m1 = len(f), (f["peak_flux_wm2"] >= 1e-5).sum()
+    assert 0.6 < -np.log10(n_m1 / n_c1) < 1.3
+    assert f["region_id"].isin(year_sim.regions["region_id"]).all()
+    # GOES sees flares only up to 10 deg behind the limb
+    assert f["lon_deg"].abs().max() <= 100.0 and (f["lon_deg"].abs() > 90).any()
+
+
+def test_hale_and_joy(year_sim):
+    r = year_sim.regions
+    assert r["lat_deg"].abs().between(5, 35).all()
+    assert r["tilt_deg"].mean() > 0  # leading spots closer to the equator on average
+
+
+def test_complex_regions_have_larger_r_and_flare_more(year_sim):
+    amp = np.ones((len(year_sim.regions), 1))
+    R = year_sim.schrijver_r(amp, amp)[:, 0] / year_sim.regions["flux_mx"].to_numpy()
+    cplx = year_sim.regions["complexity"].to_numpy() > 0
+    assert np.median(R[cplx]) > 3 * np.median(R[~cplx])
+    m = year_sim.flares[year_sim.flares["peak_flux_wm2"] >= 1e-5]
+    share = m["region_id"].isin(year_sim.regions.loc[cplx, "region_id"]).mean()
+    assert share > 0.5 and cplx.mean() < 0.5
+
+
+def test_oracle_is_one_minus_exp_of_expected_count(year_sim):
+    o = year_sim.oracle()
+    assert np.allclose(o["p_oracle"], 1 - np.exp(-o["expected_n"]))
+    assert len(o) == len(year_sim.times) and o["p_oracle"].between(0, 1).all()
+
+
+def test_region_masks_cover_the_flaring_regions(year_sim):
+    f = year_sim.flares
+    big = f[(f["peak_flux_wm2"] >= 1e-5) & (f["lon_deg"].abs() < 50)].iloc[0]
+    i = int(year_sim.times.searchsorted(big["start"]) - 1)
+    lab = year_sim.region_masks(i)
+    assert (lab == big["region_id"]).sum() > 20
+    x, y, _ = orthographic_project(big["lon_deg"], big["lat_deg"], year_sim.frame_b0(i), YEAR.center_px, YEAR.radius_px)
+    near = lab[int(y) - 15:int(y) + 15, int(x) - 15:int(x) + 15]
+    assert (near == big["region_id"]).any()
+
+
+def test_same_seed_same_bytes_other_seed_other_sun():
+    a = Simulator(SimConfig(start="2012-05-01", end="2012-05-01T03:00", size_px=128, seed=7))
+    b = Simulator(SimConfig(start="2012-05-01", end="2012-05-01T03:00", size_px=128, seed=7))
+    c = Simulator(SimConfig(start="2012-05-01", end="2012-05-01T03:00", size_px=128, seed=8))
+    assert np.array_equal(a.frame(2), b.frame(2)) and a.flares.equals(b.flares)
+    assert not np.array_equal(a.frame(2), c.frame(2))
+
+
+def test_store_output_is_deterministic_and_resumable(tmp_path):
+    cfg = SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=96, size_px=64, seed=3)
+    p1 = simulate_to_store(cfg, tmp_path / "a", workers=2, progress=False)
+    p2 = simulate_to_store(cfg, tmp_path / "b", workers=1, progress=False)
+    h = lambda p: hashlib.sha256((p / "images.u8").read_bytes()).hexdigest()  # noqa: E731
+    assert h(p1) == h(p2)
+    st = open_store(p1)
+    assert len(st) == len(cfg.times()) and (st.index["partition"].unique().size == 4)
+    rep = json.loads((p1 / "report.json").read_text())
+    assert {"FL", "NF", "nf_per_fl", "partitions", "oracle"} <= set(rep)
+    for f in ("catalog.csv", "regions.csv", "oracle.csv"):
+        assert (p1 / f).is_file()
+
+
+def test_jp2_output_reads_like_real_data(tmp_path):
+    cfg = SimConfig(start="2012-09-08T00:00", end="2012-09-08T02:00", size_px=128, seed=1)
+    rows = simulate_to_jp2(cfg, tmp_path / "jp2", progress=False)
+    f = tmp_path / "jp2" / rows["path"].iloc[1]
+    r = run_cli("inspect", f, "--size", "128", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["date_obs"] == "2012-09-08T01:00:00" and d["product"] == "MAGNETOGRAM"
+    assert d["b0_deg"] == pytest.approx(7.25, abs=0.1) and d["disk_radius_px"] == pytest.approx(cfg.radius_px, abs=0.01)
+    m = read_magnetogram(f, size_px=128)
+    assert np.array_equal(m.data, Simulator(cfg).frame(1))
+    from flarelib.catalog import read_catalog
+
+    assert "region_id" in read_catalog(tmp_path / "jp2" / "catalog.csv").table
+
+
+def test_cli_simulate_store_report(tmp_path):
+    r = run_cli("simulate", "--start", "2012-01-01", "--end", "2012-12-31", "--cadence", "48", "--size", "64", "--out",
+                tmp_path / "s", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "oracle TSS" in r.stdout and "partition 4" in r.stdout
