@@ -125,9 +125,9 @@ class SimConfig:
     flux_median_mx: float = 6e21
     flux_sigma_ln: float = 0.75
     complex_fraction: float = 0.22
-    flare_rate_per_day: float = 0.00015
+    flare_rate_per_day: float = 0.0001
     rate_r_exponent: float = 4.0
-    rate_flux_exponent: float = 0.6
+    rate_flux_exponent: float = 1.5
     max_rate_per_day: float = 30.0
     flare_index: float = 1.9
     behind_limb_deg: float = 10.0
@@ -244,8 +244,8 @@ class Simulator:
                     ks.append((a_, b_, sign * c_, krng.uniform(0.45, 0.8), False))
             if r.complexity > 0:
                 # delta spot: opposite polarity pushed against the leading umbra
-                d = w_spot * (1.15 - 0.5 * r.complexity)
-                ks.append((dx + d * math.cos(r.delta_angle), dy + d * math.sin(r.delta_angle), -lead_sign * 0.6 * r.complexity, w_spot * 0.8, True))
+                d = w_spot * (1.7 - 0.5 * r.complexity)
+                ks.append((dx + d * math.cos(r.delta_angle), dy + d * math.sin(r.delta_angle), -lead_sign * 0.9 * r.complexity, w_spot * 1.0, True))
                 ks.append((dx - 0.4 * d * math.cos(r.delta_angle), dy - 0.4 * d * math.sin(r.delta_angle), lead_sign * 0.3 * r.complexity, w_spot * 0.7, True))
             out.append({"x": np.array([k[0] for k in ks]), "y": np.array([k[1] for k in ks]), "frac": np.array([k[2] for k in ks]),
                         "sigma": np.array([k[3] for k in ks]), "complex": np.array([k[4] for k in ks])})
@@ -405,11 +405,16 @@ class Simulator:
         net = gaussian_filter(grid, 0.7, mode="wrap") + gaussian_filter(sparse, 0.5, mode="wrap")
         return (net / net.std() * self.config.network_gauss).astype(np.float32)
 
-    def _pixel_geometry(self, b0_deg: float):
+    @property
+    def render_px(self) -> int:
+        """Size the field is rendered at: at least 512 px, then averaged down (as a wavelet-reduced JP2)."""
+        return max(self.config.size_px, 512) if self.config.size_px < 512 else self.config.size_px
+
+    def _pixel_geometry(self, b0_deg: float, n: int | None = None):
         cfg = self.config
-        n = cfg.size_px
-        c = cfg.center_px[0]
-        R = cfg.radius_px
+        n = n or cfg.size_px
+        c = (n - 1) / 2.0
+        R = DEFAULT_RADIUS_512 * n / 512.0
         yy, xx = np.mgrid[:n, :n].astype(np.float64)
         x = (xx - c) / R
         y = -(yy - c) / R
@@ -429,15 +434,16 @@ class Simulator:
         return float(b0_annual_deg(self.times[i])[0])
 
     def field(self, i: int, return_regions: bool = False):
-        """Line-of-sight field (G, float32) of frame ``i``; optionally per-region |B_r| maps for masks."""
+        """Line-of-sight field (G, float32) of frame ``i`` at :attr:`render_px`; optionally per-region B_r maps for masks."""
         cfg = self.config
         t = self.times[i]
         hours = (t - self._t0).total_seconds() / 3600.0
         b0 = self.frame_b0(i)
-        g = self._pixel_geometry(b0)
+        n = self.render_px
+        g = self._pixel_geometry(b0, n)
         st = self.region_state([hours])
-        n = cfg.size_px
-        R = cfg.radius_px
+        R = DEFAULT_RADIUS_512 * n / 512.0
+        centre = (n - 1) / 2.0
         br = np.zeros((n, n), np.float64)
         region_maps = {}
         rng = np.random.default_rng([cfg.seed, 4, i])
@@ -463,7 +469,7 @@ class Simulator:
                 if oz < -0.35:
                     continue
                 half = int(4 * math.radians(sig) * R) + 2
-                cx, cy = int(cfg.center_px[0] + ox), int(cfg.center_px[1] - oy)
+                cx, cy = int(centre + ox), int(centre - oy)
                 x0, x1 = max(cx - half, 0), min(cx + half + 1, n)
                 y0, y1 = max(cy - half, 0), min(cy + half + 1, n)
                 if x0 >= x1 or y0 >= y1:
@@ -491,15 +497,28 @@ class Simulator:
             return blos.astype(np.float32), g, region_maps
         return blos.astype(np.float32), g
 
+    def _factor(self) -> int:
+        return self.render_px // self.config.size_px
+
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as an 8-bit Helioviewer-style image (uint8, north up, off-disk 0)."""
         blos, g = self.field(i)
+        f = self._factor()
+        if f > 1:
+            n = self.config.size_px
+            with np.errstate(invalid="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    blos = np.nanmean(blos.reshape(n, f, n, f), axis=(1, 3))
+            g = self._pixel_geometry(self.frame_b0(i), n)
         return render_uint8(blos, g["cover"])
 
     def region_masks(self, i: int, threshold_gauss: float = 40.0) -> np.ndarray:
-        """Label image of frame ``i``: the id of the visible region whose |B_r| > threshold dominates each pixel, else 0."""
+        """Label image of frame ``i`` at the output size: the id of the visible region whose |B_r| > threshold dominates each pixel, else 0."""
         _, g, maps = self.field(i, return_regions=True)
-        n = self.config.size_px
+        n = self.render_px
         best = np.zeros((n, n), np.float64)
         lab = np.zeros((n, n), np.int32)
         for rid, m in maps.items():
@@ -507,6 +526,17 @@ class Simulator:
             take = (a > threshold_gauss) & (a > best) & g["on"]
             lab[take] = rid
             best[take] = a[take]
+        f = self._factor()
+        if f > 1:
+            out = self.config.size_px
+            low = np.zeros((out, out), np.int32)
+            share = np.zeros((out, out))
+            for rid in np.unique(lab[lab > 0]):
+                frac = (lab == rid).reshape(out, f, out, f).mean(axis=(1, 3))
+                take = (frac >= 0.25) & (frac > share)
+                low[take] = rid
+                share[take] = frac[take]
+            lab = low
         return lab
 
     def region_table(self) -> pd.DataFrame:
