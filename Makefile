@@ -2,9 +2,14 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-# papermill parameter overrides for `make book`, e.g.
-#   make book BOOK_PARAMS="-p data_source real -p data_path /data/store -p epochs 40"
-BOOK_PARAMS ?= -p profile book
+# The book's parameters (papermill -p NAME VALUE), passed to every notebook that has them.
+# Override any of them, e.g.  make book BOOK_EXTRA="-p epochs 40 -p device cuda"
+# or on real data:           make book BOOK_EXTRA="-p data_source real -p data_path /data/store"
+BOOK_PARAMS ?= -p data_path ../runs/book/data -p run_dir ../runs/book/train \
+	-p sim_start 2012-01-01T00:00:00 -p sim_end 2014-12-31T12:00:00 -p sim_cadence_h 12 -p image_size 128 \
+	-p epochs 3 -p batch_size 32 -p max_batches_per_epoch None -p resume True \
+	-p n_per_kind 1 -p ig_steps 32 -p n_background 8 -p n_randomisation 2
+BOOK_EXTRA ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 EXECUTED  := book/executed
 
@@ -15,7 +20,7 @@ setup:
 
 book: setup
 	@mkdir -p $(EXECUTED)
-	$(PY) tools/run_notebooks.py --out $(EXECUTED) $(BOOK_PARAMS)
+	$(PY) tools/run_notebooks.py --out $(EXECUTED) $(BOOK_PARAMS) $(BOOK_EXTRA)
 	$(VENV)/bin/jupyter-book build . --quiet 2>&1 | tail -n 5
 	@test -f _build/html/index.html && echo "book: _build/html/index.html"
 

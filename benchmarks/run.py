@@ -90,7 +90,7 @@ def simulator():
 
 def main(argv=None) -> int:
     names = (argv or sys.argv[1:]) or list(REGISTRY)
-    out_dir = ROOT / "bench-results"
+    out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
     rows = []
     m = machine()
@@ -99,10 +99,18 @@ def main(argv=None) -> int:
         for r in REGISTRY[name]():
             rows.append({"benchmark": r["benchmark"], "case": r["case"], "value": f"{r['value']:.4g}", "unit": r["unit"],
                          "note": r.get("note", ""), "machine": m, "date": stamp})
+    old = []
+    if (out_dir / "latest.csv").is_file():  # keep rows of benchmarks not rerun now (e.g. GPU rows from a lent device)
+        with open(out_dir / "latest.csv") as fh:
+            old = [r for r in csv.DictReader(fh) if r["benchmark"] not in names]
+    rows = old + rows
     with open(out_dir / "latest.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    md = ["| benchmark | case | value | unit | note | machine | date |", "|---|---|---|---|---|---|---|"]
+    md += [f"| {r['benchmark']} | {r['case']} | {r['value']} | {r['unit']} | {r['note']} | {r['machine']} | {r['date']} |" for r in rows]
+    (out_dir / "summary.md").write_text("\n".join(md) + "\n")
     width = max(len(r["case"]) for r in rows)
     print(f"machine: {m}")
     for r in rows:

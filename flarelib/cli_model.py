@@ -75,6 +75,20 @@ def _cmd_forecast(args) -> int:
     return 0
 
 
+def _cmd_explain(args) -> int:
+    from .attribution import explain_files
+
+    res = explain_files(args.checkpoint, args.inputs, methods=args.methods.split(","), out=Path(args.out),
+                        background_store=args.background, n_background=args.n_background, n_steps=args.steps)
+    if args.json:
+        print(json.dumps(res if len(res) > 1 else res[0], indent=2))
+    else:
+        for r in res:
+            print(f"{r['figure']}: P={r['probability']:.3f}  maps {', '.join(Path(v).name for v in r['maps'].values())}"
+                  + (f"  IG completeness delta {r['ig_completeness_delta']:.2e}" if r["ig_completeness_delta"] is not None else ""))
+    return 0
+
+
 def add_commands(sub) -> None:
     """Register the model-side subcommands on the ``flarelib`` parser."""
     s = sub.add_parser("train", help="train FullDiskAlexNet with tri-monthly cross-validation")
@@ -113,3 +127,14 @@ def add_commands(sub) -> None:
     s.add_argument("--explain-out", default="explanations")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_forecast)
+
+    s = sub.add_parser("explain", help="Guided Grad-CAM, Deep SHAP and Integrated Gradients maps for magnetograms")
+    s.add_argument("inputs", nargs="+", help="magnetogram files")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--methods", default="gradcam,deepshap,ig")
+    s.add_argument("--out", required=True, help="folder for NAME_METHOD.npy and NAME.png")
+    s.add_argument("--background", help="store for the Deep SHAP background (default: the checkpoint's)")
+    s.add_argument("--n-background", type=int, default=8)
+    s.add_argument("--steps", type=int, default=50, help="Integrated Gradients steps")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_explain)

@@ -720,3 +720,39 @@ def _fits_header(config: SimConfig, t: pd.Timestamp, b0: float) -> dict:
         "CRLN_OBS": 0.0,
         "SIM_SEED": config.seed,
     }
+
+
+def largest_flare_regions(catalog: pd.DataFrame, timestamps, window_h: float = 24.0) -> np.ndarray:
+    """Region id of the largest flare starting in (t, t + window] for each t (0 when none).
+
+    ``catalog`` is a simulator catalog table (columns ``start``, ``peak_flux_wm2``, ``region_id``).
+    """
+    starts = pd.to_datetime(catalog["start"]).to_numpy(dtype="datetime64[ns]")
+    order = np.argsort(starts, kind="stable")
+    starts = starts[order]
+    flux = catalog["peak_flux_wm2"].to_numpy(float)[order]
+    rid = catalog["region_id"].to_numpy(int)[order]
+    t = pd.to_datetime(pd.Series(timestamps)).to_numpy(dtype="datetime64[ns]")
+    lo = np.searchsorted(starts, t, side="right")
+    hi = np.searchsorted(starts, t + np.timedelta64(int(window_h * 3600e9), "ns"), side="right")
+    return np.array([rid[a + int(np.argmax(flux[a:b]))] if b > a else 0 for a, b in zip(lo, hi)])
+
+
+def simulator_of_store(store_manifest: dict) -> Simulator:
+    """Re-create the simulator that made a store (for ground-truth region masks)."""
+    if store_manifest.get("source") != "simulator":
+        raise ValueError("not a simulated store: no ground truth")
+    return Simulator(SimConfig(**store_manifest["simulator"]))
+
+
+def simulated_meta(sim: Simulator, i: int):
+    """Header-like metadata of simulated frame ``i`` (for coordinate conversions through sunpy)."""
+    from .magnetogram import MagnetogramMeta
+
+    cfg = sim.config
+    hdr = _fits_header(cfg, sim.times[i], sim.frame_b0(i))
+    return MagnetogramMeta(path=f"simulated frame {i}", date_obs=sim.times[i].to_pydatetime(), instrument="SIM/HMI-SIM",
+                           product="MAGNETOGRAM", naxis=cfg.size_px, crpix1=hdr["CRPIX1"], crpix2=hdr["CRPIX2"],
+                           cdelt_arcsec=hdr["CDELT1"], rsun_arcsec=hdr["RSUN_OBS"], b0_deg=hdr["CRLT_OBS"], l0_deg=0.0,
+                           dsun_m=hdr["DSUN_OBS"], rotation_deg=0.0, size_px=cfg.size_px, disk_center_px=cfg.center_px,
+                           disk_radius_px=cfg.radius_px)

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def parse_value(text: str):
     """papermill -p semantics: YAML scalars (numbers, booleans, null) else strings."""
+    if text in ("None", "none"):
+        return None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

@@ -1,0 +1,178 @@
+"""The model, the data pipeline, training with exact resume, evaluation and forecasts."""
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+
+from flarelib.dataset import AUG_HFLIP, AUG_ROT, AUG_VFLIP, BatchLoader, StoreDataset, augment_batch, class_weights, epoch_plan
+from flarelib.model import FullDiskAlexNet, ModelConfig, build_model
+from flarelib.simulator import SimConfig, simulate_to_store
+from flarelib.store import open_store
+from flarelib.training import TrainConfig, load_checkpoint, train_fold
+
+from .conftest import ROOT, run_cli
+
+TINY = dict(epochs=2, batch_size=8, max_batches_per_epoch=3, threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("store") / "sim"
+    return simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=128, seed=2), out, workers=1,
+                             progress=False)
+
+
+@pytest.mark.parametrize("size", [128, 256, 512])
+def test_model_accepts_128_to_512(size):
+    m = FullDiskAlexNet().eval()
+    out = m(torch.rand(2, 1, size, size) * 255)
+    assert out.shape == (2, 2)
+    assert torch.allclose(out.exp().sum(1), torch.ones(2), atol=1e-5)
+    assert isinstance(m.stem[0], torch.nn.Conv2d) and m.stem[0].in_channels == 1 and m.stem[0].out_channels == 3
+    assert isinstance(m.avgpool, torch.nn.AdaptiveAvgPool2d) and m.classifier[-1].out_features == 2
+
+
+def test_no_weights_means_random_init_and_no_network(monkeypatch, tmp_path, caplog):
+    def no_net(*a, **k):
+        raise AssertionError("network call")
+
+    monkeypatch.setattr(socket.socket, "connect", no_net)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="flarelib.model"):
+        build_model(ModelConfig(weights="imagenet"))
+    assert sum("random initialisation" in r.message for r in caplog.records) == 1
+
+
+def test_imagenet_weights_from_a_file_or_the_hub_cache(monkeypatch, tmp_path):
+    ref = torchvision.models.alexnet(weights=None)
+    f = tmp_path / "alexnet.pth"
+    torch.save(ref.state_dict(), f)
+    m = build_model(ModelConfig(weights=str(f)))
+    assert torch.equal(m.features[0].weight, ref.features[0].weight)
+    assert torch.equal(m.classifier[1].weight, ref.classifier[1].weight)
+    assert m.classifier[6].out_features == 2
+    # the torch hub cache is where torchvision's weights API keeps them
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    from flarelib.model import imagenet_weights_path
+
+    p = imagenet_weights_path()
+    p.parent.mkdir(parents=True)
+    torch.save(ref.state_dict(), p)
+    m2 = build_model(ModelConfig(weights="imagenet"))
+    assert torch.equal(m2.features[3].weight, ref.features[3].weight)
+    with pytest.raises(FileNotFoundError):
+        build_model(ModelConfig(weights=str(tmp_path / "none.pth")))
+
+
+def test_augmentation_plan_follows_the_paper():
+    y = np.array([1, 0, 0, 1, 0, 0, 0])
+    pos, codes = epoch_plan(y, epoch=0, seed=0)
+    assert len(pos) == 2 * 4 + 5 * 2
+    for i in np.flatnonzero(y == 1):
+        assert sorted(codes[pos == i]) == [0, AUG_HFLIP, AUG_VFLIP, AUG_ROT]
+    for i in np.flatnonzero(y == 0):
+        c = sorted(codes[pos == i])
+        assert c[0] == 0 and c[1] in (AUG_HFLIP, AUG_VFLIP, AUG_ROT)
+    w = class_weights(y)
+    assert w[1] / w[0] == pytest.approx(10 / 8)  # inverse to 10 NF and 8 FL samples after augmentation
+    p2, _ = epoch_plan(y, epoch=1, seed=0)
+    assert not np.array_equal(pos, p2) and np.array_equal(pos, epoch_plan(y, 0, 0)[0])
+
+
+def test_batched_augmentation_on_tensors():
+    x = torch.arange(2 * 16 * 16, dtype=torch.float32).reshape(2, 1, 16, 16)
+    out = augment_batch(x, torch.tensor([AUG_HFLIP, AUG_VFLIP]), torch.zeros(2))
+    assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1].flip(-2))
+    disk = torch.zeros(1, 1, 33, 33)
+    disk[..., 10:23, 10:23] = 100.0
+    r = augment_batch(disk, torch.tensor([AUG_ROT]), torch.tensor([4.0]))
+    assert float(r[0, 0, 16, 16]) == pytest.approx(100.0) and float(r.sum()) == pytest.approx(float(disk.sum()), rel=0.02)
+
+
+def test_loader_reads_the_memory_mapped_store(tiny_store):
+    st = open_store(tiny_store)
+    ds = StoreDataset(st, (1, 2, 3))
+    batches = list(BatchLoader(ds, batch_size=16, augment=False))
+    assert sum(len(b[1]) for b in batches) == len(ds)
+    x, y, pos = batches[0]
+    assert x.shape == (16, 1, 128, 128) and torch.equal(x[3, 0], torch.from_numpy(st.images[ds.slots[pos[3]]].astype(np.float32)))
+
+
+def test_training_writes_safe_checkpoints_logs_and_predictions(tiny_store, tmp_path):
+    r = train_fold(tiny_store, 2, TrainConfig.offline(**TINY), tmp_path, progress=False)
+    d = tmp_path / "fold2"
+    ck = torch.load(d / "last.pt", weights_only=True)  # never a pickle that can run code
+    assert ck["epoch"] == 1 and json.loads(ck["config"])["epochs"] == 2
+    log = pd.read_csv(d / "log.csv")
+    assert list(log.columns[:7]) == ["fold", "epoch", "train_loss", "val_loss", "val_tss", "val_hss", "lr"] and len(log) == 2
+    pred = pd.read_csv(d / "predictions.csv")
+    assert list(pred.columns[:3]) == ["timestamp", "flare_prob", "target"] and set(pred["partition"]) == {2}
+    assert {"max_class", "fl_lon", "fl_lat"} <= set(pred.columns)
+    assert (d / "best.pt").is_file() and r["best_epoch"] in (1, 2)
+
+
+def test_killed_training_resumes_to_the_same_weights(tiny_store, tmp_path):
+    args = ["train", "--store", tiny_store, "--fold", "1", "--epochs", "3", "--batch-size", "8", "--max-batches", "12",
+            "--threads", "1", "--seed", "5", "--quiet"]
+    full = run_cli(*args, "--out", tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "flarelib", *map(str, args), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "fold1" / "last.pt"
+    t0 = time.time()
+    while not last.exists() and time.time() - t0 < 120:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(last)["epoch"] < 2  # the run really was cut short and its checkpoint reads
+    res = run_cli(*args, "--out", out, "--resume")
+    assert res.returncode == 0, res.stderr
+    a = torch.load(tmp_path / "full" / "fold1" / "last.pt", weights_only=True)["model"]
+    b = torch.load(last, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_evaluate_reproduces_the_papers_numbers(pandey):
+    preds = [pandey / "predictions" / f"fold{k}_res.csv" for k in (1, 2, 3, 4)]
+    labels = [pandey / "labels" / f"Fold{k}_val.csv" for k in (1, 2, 3, 4)]
+    r = run_cli("evaluate", *preds, "--labels", *labels, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert round(d["tss_mean"], 2) == 0.51 and round(d["tss_sd"], 2) == 0.05
+    assert round(d["hss_mean"], 2) == 0.38 and round(d["hss_sd"], 2) == 0.08
+    assert [round(f["tss"], 3) for f in d["folds"]] == [0.581, 0.494, 0.484, 0.474]
+    assert d["near_limb"]["X"]["limb_recall"] == pytest.approx(0.74, abs=0.01)
+    assert d["near_limb"]["M"]["limb_recall"] == pytest.approx(0.50, abs=0.01)
+    assert d["near_limb"]["X"]["n_limb"] + d["near_limb"]["X"]["n_central"] == 880
+    assert 0.8 < d["auc"] < 0.9 and len(d["reliability"]) == 10 and len(d["by_longitude"]) > 10
+
+
+def test_evaluate_rejects_mismatched_labels(pandey):
+    r = run_cli("evaluate", pandey / "predictions" / "fold1_res.csv", "--labels", pandey / "labels" / "Fold2_val.csv")
+    assert r.returncode == 2 and "fold1_res.csv" in r.stderr
+
+
+def test_forecast_json_for_the_real_magnetogram(tiny_store, tmp_path, real_magnetogram):
+    train_fold(tiny_store, 1, TrainConfig.offline(epochs=1, batch_size=8, max_batches_per_epoch=1, threads=1), tmp_path, progress=False)
+    r = run_cli("forecast", real_magnetogram, "--checkpoint", tmp_path / "fold1" / "best.pt", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert 0 <= d["probability"] <= 1 and d["decision"] == (d["probability"] >= 0.5)
+    assert d["issue_time"] == "2022-08-02T10:47:53Z" and d["prediction_window_end"] == "2022-08-03T10:47:53Z"
+    assert d["event"]["threshold_class"] == "M1.0" and len(d["model"]["checkpoint_sha256"]) == 64
+    assert d["input"]["sha256"] == "8aa98c0e81145c54d797ffac7051a90a8f76416c1bb37910fcdd1158e8259a9b"
+    bad = run_cli("forecast", real_magnetogram, "--checkpoint", tmp_path / "nope.pt")
+    assert bad.returncode == 2 and "nope.pt" in bad.stderr
