@@ -24,9 +24,13 @@ book: setup
 	$(VENV)/bin/jupyter-book build . --quiet 2>&1 | tail -n 5
 	@test -f _build/html/index.html && echo "book: _build/html/index.html"
 
+# unit tests, the notebooks under nbval, then the built book in headless Chromium (a quick book with the
+# notebooks' own small parameters is built first when none is there)
 test: setup
 	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	@test -f _build/html/index.html || $(MAKE) --no-print-directory book BOOK_PARAMS=
+	$(VENV)/bin/python -m pytest tests_book -q -p no:cacheprovider
 
 bench: setup
 	$(PY) benchmarks/run.py

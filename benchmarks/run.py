@@ -88,6 +88,157 @@ def simulator():
             {"benchmark": "simulator", "case": "peak memory", "value": peak_rss_mb(), "unit": "MB"}]
 
 
+def _bench_store(size_px: int, n: int):
+    """A small simulated store for loader and training benchmarks (cached under benchmarks/.cache)."""
+    from flarelib.simulator import SimConfig, simulate_to_store
+
+    out = ROOT / "benchmarks" / ".cache" / f"store{size_px}_{n}"
+    hours = max(1, int(24 * 365 / n))
+    cfg = SimConfig(start="2012-01-01", end=str(pd_ts("2012-01-01") + (n - 1) * pd_td(hours)), cadence_h=hours, size_px=size_px)
+    return simulate_to_store(cfg, out, progress=False)
+
+
+def pd_ts(s):
+    import pandas as pd
+
+    return pd.Timestamp(s)
+
+
+def pd_td(h):
+    import pandas as pd
+
+    return pd.Timedelta(hours=h)
+
+
+class _FileDataset:
+    """A per-sample image-file loader like the reference study's: PIL decode + per-sample torchvision transforms."""
+
+    def __init__(self, files, targets):
+        import torchvision.transforms as T
+
+        self.files, self.targets = files, targets
+        self.tf = T.Compose([T.RandomHorizontalFlip(), T.RandomVerticalFlip(), T.RandomRotation(5), T.ToTensor()])
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.tf(Image.open(self.files[i]).convert("L")) * 255.0, int(self.targets[i])
+
+
+def _file_loader(store, batch_size, workers):
+    import torch
+    from PIL import Image
+
+    d = store.path / "png"
+    if not d.is_dir():
+        d.mkdir()
+        for k in range(len(store)):
+            Image.fromarray(store.image(k)).save(d / f"{k:06d}.png")
+    files = sorted(d.glob("*.png"))
+    ds = _FileDataset(files, store.index["target"].to_numpy())
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers)
+
+
+@bench
+def loader():
+    """Images/s the training data pipeline delivers: our uint8 store + batched tensor augmentation vs per-sample files."""
+    import torch
+
+    from flarelib.dataset import BatchLoader, StoreDataset
+    from flarelib.store import open_store
+
+    rows = []
+    for size in (128, 512):
+        st = open_store(_bench_store(size, 512))
+        ds = StoreDataset(st)
+        t0 = time.perf_counter()
+        n = sum(len(y) for _, y, _ in BatchLoader(ds, 64, augment=True))
+        ours = n / (time.perf_counter() - t0)
+        dl = _file_loader(st, 64, workers=min(2, os.cpu_count() or 1))
+        t0 = time.perf_counter()
+        n = sum(len(y) for _, y in dl)
+        theirs = n / (time.perf_counter() - t0)
+        rows += [{"benchmark": "loader", "case": f"{size} px store + batched augmentation", "value": ours, "unit": "images/s"},
+                 {"benchmark": "loader", "case": f"{size} px per-sample PNG files + transforms", "value": theirs, "unit": "images/s",
+                  "note": "like the reference study's loader"},
+                 {"benchmark": "loader", "case": f"{size} px speed-up", "value": ours / theirs, "unit": "x"}]
+    rows.append({"benchmark": "loader", "case": "peak memory", "value": peak_rss_mb(), "unit": "MB"})
+    return rows
+
+
+@bench
+def training():
+    """Training and inference images/s of FullDiskAlexNet at 128 and 512 px on this machine (store-backed pipeline)."""
+    import torch
+    import torch.nn.functional as F
+
+    from flarelib.dataset import BatchLoader, StoreDataset
+    from flarelib.model import ModelConfig, build_model
+    from flarelib.store import open_store
+    from flarelib.training import pick_device
+
+    dev = pick_device("auto")
+    rows = []
+    for size in (128, 512):
+        st = open_store(_bench_store(size, 512))
+        ds = StoreDataset(st)
+        nb = 6 if dev.type == "cpu" else 60
+        loaders = {"store + batched augmentation": lambda: BatchLoader(ds, 64, augment=True, device=dev, max_batches=nb + 1),
+                   "per-sample PNG files": lambda: ((x.to(dev), y.to(dev), None) for k, (x, y) in
+                                                    zip(range(nb + 1), _file_loader(st, 64, workers=min(2, os.cpu_count() or 1))))}
+        for name, make in loaders.items():
+            torch.manual_seed(0)
+            model = build_model(ModelConfig(init="kaiming", input_scaling="centered")).to(dev)
+            opt = torch.optim.AdamW(model.parameters(), 3e-4)
+            n, t0 = 0, None
+            for k, (x, y, _) in enumerate(make()):
+                if k == 1:
+                    t0, n = time.perf_counter(), 0
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                    loss = F.nll_loss(F.log_softmax(model.logits(x).float(), 1), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                n += len(y)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            rows.append({"benchmark": "training", "case": f"train {size} px, {name} ({dev.type})", "value": n / (time.perf_counter() - t0),
+                         "unit": "images/s", "note": "same model, loader included"})
+        model.eval()
+        with torch.no_grad():
+            x = torch.rand(64, 1, size, size, device=dev) * 255
+            t = timeit(lambda: model.logits(x).sum().item(), min_s=1.0)
+        rows.append({"benchmark": "training", "case": f"inference {size} px ({dev.type})", "value": 64 / t, "unit": "images/s"})
+    if dev.type != "cuda":
+        rows.append({"benchmark": "training", "case": "GPU (bf16, channels_last)", "value": float("nan"), "unit": "images/s",
+                     "note": "not measured: no GPU on this machine"})
+    rows.append({"benchmark": "training", "case": "peak memory", "value": peak_rss_mb(), "unit": "MB"})
+    return rows
+
+
+@bench
+def attribution():
+    """Seconds per image per attribution method (128 px model, 50 IG steps, 8 background images)."""
+    import torch
+
+    from flarelib.attribution import explain
+    from flarelib.model import ModelConfig, build_model
+    from flarelib.store import open_store
+
+    st = open_store(_bench_store(128, 512))
+    x = torch.from_numpy(st.images[:4].astype("float32"))[:, None]
+    bg = torch.from_numpy(st.images[4:12].astype("float32"))[:, None]
+    model = build_model(ModelConfig(init="kaiming", input_scaling="centered")).eval()
+    rows = []
+    for m in ("gradcam", "deepshap", "ig"):
+        t = timeit(lambda: explain(model, x, methods=(m,), background=bg, n_steps=50), min_s=1.0, min_n=1)
+        rows.append({"benchmark": "attribution", "case": f"{m} (cpu, 128 px)", "value": t / len(x), "unit": "s/image"})
+    return rows
+
+
 def main(argv=None) -> int:
     names = (argv or sys.argv[1:]) or list(REGISTRY)
     out_dir = ROOT / "benchmarks" / "results"

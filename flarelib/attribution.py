@@ -3,8 +3,10 @@
 One verb, :func:`explain`, returns maps of one shape (N, H, W) for every
 method, toward the flare class, at the input resolution:
 
-* **Guided Grad-CAM** on the last convolutional layer of the AlexNet features,
-  upsampled to the input and multiplied by guided backpropagation;
+* **Guided Grad-CAM** on the last convolutional layer of the AlexNet features
+  (its rectified output, the ReLU that follows the convolution: Grad-CAM's
+  feature maps are non-negative activations), upsampled to the input and
+  multiplied by guided backpropagation;
 * **Deep SHAP** (captum's ``DeepLiftShap``) against a background of N no-flare
   images;
 * **Integrated Gradients** from a physically neutral baseline: a field-free
@@ -25,6 +27,7 @@ randomisation sanity check of Adebayo et al. (2018).
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,16 +118,25 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
     -------
     Explanation
     """
-    from captum.attr import DeepLiftShap, GuidedGradCam, IntegratedGradients
-
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown attribution method(s) {sorted(unknown)}; choose from {METHODS}")
     x = images.detach().float().cpu()
     net = attribution_copy(model, check_input=x[:2])
+    with warnings.catch_warnings():
+        # captum announces the hooks it sets and removes on every call: expected, not a problem
+        warnings.filterwarnings("ignore", message=r"Setting (forward|backward)", category=UserWarning)
+        return _explain(net, x, methods, target, background, n_steps, internal_batch_size)
+
+
+def _explain(net, x, methods, target, background, n_steps, internal_batch_size) -> "Explanation":
+    from captum.attr import DeepLiftShap, GuidedGradCam, IntegratedGradients
+
     maps, delta = {}, None
     if "gradcam" in methods:
-        layer = [m for m in net.model.features if isinstance(m, nn.Conv2d)][-1]
+        feats = list(net.model.features)
+        last_conv = max(i for i, m in enumerate(feats) if isinstance(m, nn.Conv2d))
+        layer = feats[last_conv + 1] if last_conv + 1 < len(feats) and isinstance(feats[last_conv + 1], nn.ReLU) else feats[last_conv]
         a = GuidedGradCam(net, layer).attribute(x.clone().requires_grad_(True), target=target)
         maps["gradcam"] = a.detach()[:, 0].numpy()
     if "deepshap" in methods:
@@ -146,6 +158,15 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
 
 
 # --------------------------------------------------------------------------- measures
+def _spearman(u: np.ndarray, v: np.ndarray) -> float:
+    """Spearman rank correlation; 0 when either map is constant (it ranks nothing)."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(u) == 0 or np.ptp(v) == 0:
+        return 0.0
+    return float(spearmanr(u, v).statistic)
+
+
 def _top_mask(a: np.ndarray, disk: np.ndarray, frac: float) -> np.ndarray:
     v = a[disk]
     k = max(1, int(round(frac * v.size)))
@@ -155,10 +176,7 @@ def _top_mask(a: np.ndarray, disk: np.ndarray, frac: float) -> np.ndarray:
 
 def agreement(a: np.ndarray, b: np.ndarray, disk: np.ndarray) -> dict:
     """Spearman rank correlation on the disk and IoU of the top 1 % and 5 % pixels of two maps."""
-    from scipy.stats import spearmanr
-
-    rho = spearmanr(a[disk], b[disk]).statistic
-    out = {"spearman": float(rho) if np.isfinite(rho) else 0.0}
+    out = {"spearman": _spearman(a[disk], b[disk])}
     for frac in (0.01, 0.05):
         ta, tb = _top_mask(a, disk, frac), _top_mask(b, disk, frac)
         out[f"iou_top{int(frac * 100)}"] = float((ta & tb).sum() / max((ta | tb).sum(), 1))
@@ -195,8 +213,6 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
     the map of the progressively randomised model and the trained model's map.
     A method whose similarity stays high does not depend on what the model learned.
     """
-    from scipy.stats import spearmanr
-
     ref = explain(model, images, methods, background=background, n_steps=n_steps).maps
     disk = (images[:, 0] > 0).numpy()
     work = copy.deepcopy(model)
@@ -209,9 +225,9 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
                 layer.bias.zero_()
         maps = explain(work, images, methods, background=background, n_steps=n_steps).maps
         for m in methods:
-            r = [spearmanr(np.abs(ref[m][i][disk[i]]), np.abs(maps[m][i][disk[i]])).statistic for i in range(len(images))]
-            # a constant map (all zero) has no rank correlation with the original: count it as 0
-            rows.append({"layers_randomised": k, "layer": name, "method": m, "spearman": float(np.mean(np.nan_to_num(r, nan=0.0)))})
+            r = [_spearman(np.abs(ref[m][i][disk[i]]), np.abs(maps[m][i][disk[i]])) for i in range(len(images))]
+            rows.append({"layers_randomised": k, "layer": name, "method": m, "spearman": float(np.mean(r)),
+                         "original_map_empty": bool(all(np.ptp(ref[m][i][disk[i]]) == 0 for i in range(len(images))))})
     return rows
 
 

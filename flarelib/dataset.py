@@ -137,6 +137,10 @@ class BatchLoader:
         non-blocking copies on CUDA.
     max_batches : int, optional
         Stop early (for tests and benchmarks).
+    rank, world : int
+        Distributed data parallel: every rank walks the same global batches and
+        takes its own contiguous share of each, so the union over the ranks of
+        batch k is exactly the single-process batch k.
     """
 
     dataset: StoreDataset
@@ -147,6 +151,8 @@ class BatchLoader:
     device: torch.device = torch.device("cpu")
     max_batches: int | None = None
     prefetch: int = 2
+    rank: int = 0
+    world: int = 1
 
     def __post_init__(self) -> None:
         if self.augment:
@@ -162,7 +168,11 @@ class BatchLoader:
         return min(n, self.max_batches) if self.max_batches else n
 
     def _read(self, b: int):
-        s = slice(b * self.batch_size, (b + 1) * self.batch_size)
+        lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, len(self.positions))
+        if self.world > 1:
+            bounds = np.linspace(lo, hi, self.world + 1).astype(int)
+            lo, hi = bounds[self.rank], bounds[self.rank + 1]
+        s = slice(lo, hi)
         pos = self.positions[s]
         x = self.dataset.images(pos)
         y = torch.from_numpy(self.dataset.targets[pos])

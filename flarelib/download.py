@@ -232,7 +232,7 @@ def download_helioviewer(
         ``date_obs``, ``status`` (``downloaded``, ``exists``, ``too_far``, ``failed``)
         and ``error``. Also written as ``out/download_report.csv``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .magnetogram import read_magnetogram
 

@@ -590,7 +590,7 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .labels import partition_summary
     from .store import StoreWriter, atomic_write_text
@@ -668,7 +668,7 @@ def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -
     real ingest path (labels make -> prepare) can be exercised end to end.
     """
     import glymur
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     from lxml import etree as ET
 
     out = Path(out)

@@ -283,7 +283,7 @@ def prepare_store(
     progress : bool
         Show a progress bar.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     idx = index.reset_index(drop=True)
     if shard is not None:

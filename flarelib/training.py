@@ -159,6 +159,29 @@ def model_from_checkpoint(path: str | Path):
     return model, ck
 
 
+def _dist():
+    """(rank, world) of a torchrun launch, initialising the process group once; (0, 1) otherwise."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _gather_probs(probs: np.ndarray, filled: np.ndarray, world: int) -> np.ndarray:
+    """Combine per-rank validation probabilities (each rank filled its own positions)."""
+    if world == 1:
+        return probs
+    import torch.distributed as dist
+
+    t = torch.from_numpy(np.where(filled, probs, 0.0).astype(np.float64))
+    dist.all_reduce(t)
+    return t.numpy().astype(np.float32)
+
+
 def _set_threads(cfg: TrainConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -179,20 +202,31 @@ def predict_dataset(model, dataset: StoreDataset, batch_size: int = 128, device=
     return out
 
 
-def _val_loss(model, dataset, weights, cfg, device) -> tuple[float, np.ndarray]:
+def _val_loss(model, dataset, weights, cfg, device, rank: int = 0, world: int = 1) -> tuple[float, np.ndarray]:
+    """Weighted validation loss and flare probabilities of every validation instance (gathered across ranks)."""
     model.eval()
-    total, n = 0.0, 0
+    total, wsum = 0.0, 0.0
     probs = np.zeros(len(dataset), np.float32)
+    filled = np.zeros(len(dataset), bool)
     with torch.no_grad():
         for x, y, pos in BatchLoader(dataset, cfg.batch_size * 2, augment=False, device=device,
-                                     max_batches=cfg.max_batches_per_epoch):
+                                     max_batches=cfg.max_batches_per_epoch, rank=rank, world=world):
+            if len(y) == 0:
+                continue
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
                 logits = model.logits(x).float()
             lp = F.log_softmax(logits, 1)
             total += F.nll_loss(lp, y, weight=weights, reduction="sum").item()
-            n += len(y)
+            wsum += weights[y].sum().item()
             probs[pos] = lp.exp()[:, 1].cpu().numpy()
-    return total / max(n, 1), probs
+            filled[pos] = True
+    if world > 1:
+        import torch.distributed as dist
+
+        t = torch.tensor([total, wsum], dtype=torch.float64)
+        dist.all_reduce(t)
+        total, wsum = t.tolist()
+    return total / max(wsum, 1e-12), _gather_probs(probs, filled, world)
 
 
 def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: str | Path, resume: bool = False,
@@ -209,7 +243,7 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
     dict
         ``fold``, ``best_epoch``, ``best_tss``, ``log`` (DataFrame), paths.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if fold not in FOLDS:
         raise ValueError(f"fold must be 1-4, got {fold}")
@@ -221,7 +255,10 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
     val_ds = StoreDataset(store, (fold,), config.image_size)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"{store_path}: fold {fold} has {len(train_ds)} training and {len(val_ds)} validation instances")
+    rank, world = _dist()
     device = pick_device(config.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     torch.manual_seed(config.seed)
     model = build_model(config.model).to(device)
     if config.channels_last and device.type == "cuda":
@@ -249,28 +286,42 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
         best_tss, best_epoch = float(ck["best_tss"]), int(ck["best_epoch"])
         rows = json.loads(ck["log"])
         log.info("fold %d: resuming after epoch %d", fold, start_epoch - 1)
-    step_model = torch.compile(model) if config.compile else model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        step = lambda x: ddp(x)  # noqa: E731  (log-probabilities through the DDP wrapper: gradients are averaged)
+    else:
+        fwd = torch.compile(model) if config.compile else model
+        step = lambda x: fwd(x)  # noqa: E731
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout draws, reproducible on resume
         model.train()
         loader = BatchLoader(train_ds, config.batch_size, epoch=epoch, seed=config.seed, augment=config.augment, device=device,
-                             max_batches=config.max_batches_per_epoch)
+                             max_batches=config.max_batches_per_epoch, rank=rank, world=world)
         total, n = 0.0, 0
-        bar = tqdm(loader, desc=f"fold {fold} epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False, disable=not progress)
+        bar = tqdm(loader, desc=f"fold {fold} epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+                   disable=not progress or rank != 0)
         for x, y, _ in bar:
             if config.channels_last and device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"):
-                logits = step_model.logits(x) if not config.compile else step_model.logits(x)
-            loss = F.nll_loss(F.log_softmax(logits.float(), 1), y, weight=weights)
+                log_probs = step(x)
+            loss = F.nll_loss(log_probs.float(), y, weight=weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * len(y)
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.4f}")
-        val_loss, probs = _val_loss(model, val_ds, weights, config, device)
+        if world > 1:
+            import torch.distributed as dist
+
+            t = torch.tensor([total, float(n)], dtype=torch.float64)
+            dist.all_reduce(t)
+            total, n = t[0].item(), int(t[1].item())
+        val_loss, probs = _val_loss(model, val_ds, weights, config, device, rank, world)
         sched.step(val_loss)
         s = skill_scores(val_ds.targets, probs >= 0.5)
         row = {"fold": fold, "epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": val_loss, "val_tss": s["tss"],
@@ -292,11 +343,12 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
             "store": json.dumps({"path": str(store_path), "n": len(store), "size_px": store.size_px,
                                  "source": store.manifest.get("source")}),
         }
-        if improved:
-            save_checkpoint(out / "best.pt", payload)
-            _write_predictions(out / "predictions.csv", val_ds, probs)
-        save_checkpoint(last, payload)  # written last: 'last' is never ahead of 'best'
-        atomic_write_text(out / "log.csv", pd.DataFrame(rows).to_csv(index=False))
+        if rank == 0:  # one writer: rank 0 checkpoints and logs
+            if improved:
+                save_checkpoint(out / "best.pt", payload)
+                _write_predictions(out / "predictions.csv", val_ds, probs)
+            save_checkpoint(last, payload)  # written last: 'last' is never ahead of 'best'
+            atomic_write_text(out / "log.csv", pd.DataFrame(rows).to_csv(index=False))
         log.info("fold %d epoch %d: train %.4f val %.4f TSS %.3f HSS %.3f", fold, epoch + 1, row["train_loss"], val_loss, s["tss"], s["hss"])
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break

@@ -205,9 +205,11 @@ ax.set_ylim(-0.2, 1.05)
 ax.legend()
 plt.tight_layout()
 plt.show()
-final = rand[rand.layers_randomised == rand.layers_randomised.max()].set_index("method")["spearman"]
-flags = {m: ("FLAG: barely moves; reflects the input, not the model" if v > 0.5 else "moves with the model") for m, v in final.items()}
-pd.DataFrame({"similarity when fully randomised": final.round(3), "verdict": pd.Series(flags)})
+last = rand[rand.layers_randomised == rand.layers_randomised.max()].set_index("method")
+flags = {m: ("FLAG: empty map, explains nothing" if r.original_map_empty else
+             "FLAG: barely moves; reflects the input, not the model" if r.spearman > 0.5 else "moves with the model")
+         for m, r in last.iterrows()}
+pd.DataFrame({"similarity when fully randomised": last["spearman"].round(3), "verdict": pd.Series(flags)})
 
 # %% [markdown]
 # *Figure 4.2: similarity of each method's map to the trained model's map as the model's layers are replaced by

@@ -29,9 +29,11 @@ def parse_value(text: str):
     if text in ("None", "none"):
         return None
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    # numbers, booleans and null only: dates and everything else stay strings, as papermill's -p does
+    return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
 def main(argv=None) -> int:
