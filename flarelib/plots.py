@@ -77,7 +77,7 @@ def plot_class_distribution(peak_flux_wm2, ax=None, label=None, title="Flare pea
     ax.loglog(f, np.arange(1, len(f) + 1), drawstyle="steps-post", label=label)
     for x, c in ((1e-6, "C"), (1e-5, "M"), (1e-4, "X")):
         ax.axvline(x, color="grey", lw=0.5)
-        ax.text(x * 1.1, ax.get_ylim()[1] if False else 1.2, c, color="grey")
+        ax.text(x * 1.1, 1.2, c, color="grey")
     ax.set_xlabel("GOES 1-8 \u00c5 peak flux (W m$^{-2}$)")
     ax.set_ylabel("number of flares \u2265 flux")
     ax.set_title(title)

@@ -357,10 +357,11 @@ class Simulator:
                 "region_id": self.regions["region_id"].to_numpy()[ri],
             }
         )[seen]
-        from .goes import format_goes_class
+        from .goes import format_goes_class, parse_goes_class
 
+        # the catalog's class is what GOES reports (one decimal); its flux is that class's flux
         df["goes_class"] = [format_goes_class(f) for f in df["peak_flux_wm2"]]
-        df["peak_flux_wm2"] = [__import__("flarelib.goes", fromlist=["x"]).parse_goes_class(c) for c in df["goes_class"]]
+        df["peak_flux_wm2"] = [parse_goes_class(c) for c in df["goes_class"]]
         df["noaa_ar"] = 0
         return df.sort_values("start", kind="stable").reset_index(drop=True)
 

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flarelib import read_magnetogram
+from flarelib import parse_goes_class, read_magnetogram
 from flarelib.attribution import METHODS, agreement, cascading_randomisation, explain, localisation, peak_distance_px
 from flarelib.download import fetch_reference
 from flarelib.geometry import disk_mask, stonyhurst_to_pixel
@@ -97,7 +97,7 @@ preds.groupby(["kind", "where"]).size().unstack(fill_value=0)
 sim = simulator_of_store(store.manifest) if store.manifest.get("source") == "simulator" else None
 catalog = pd.read_csv(Path(data_path) / "catalog.csv") if sim is not None else None
 if catalog is not None:
-    catalog["peak_flux_wm2"] = catalog["goes_class"].map(__import__("flarelib").parse_goes_class)
+    catalog["peak_flux_wm2"] = catalog["goes_class"].map(parse_goes_class)
     catalog = catalog.rename(columns={"start_time": "start"})
     preds["region_id"] = largest_flare_regions(catalog, preds["timestamp"])
 chosen = []

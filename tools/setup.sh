@@ -28,8 +28,9 @@ stamp=.venv/.flarelib-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing flarelib and its dependencies into .venv"
   # torch first, pinned, so that no resolver pulls another build
-  .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  .venv/bin/pip install -q -e ".[book,test]"
+  quiet() { grep -v "is ignored: it is neither a file nor a directory" || true; }  # this machine's pip config is noisy
+  .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1" 2>&1 | quiet
+  .venv/bin/pip install -q -e ".[book,test]" 2>&1 | quiet
   touch "$stamp"
 fi
 .venv/bin/python - <<'PYCHECK'
