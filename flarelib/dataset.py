@@ -39,7 +39,7 @@ class StoreDataset(torch.utils.data.Dataset):
     image_size : int, optional
         Output size; smaller than the store's by an integer factor (area average).
 
-    Items are ``(image float32 (1, S, S) in 8-bit units, target int)``.
+    Items are pairs: a float32 image of shape (1, S, S) in 8-bit units, and the integer target.
     """
 
     def __init__(self, store: Store, partitions=(1, 2, 3, 4), image_size: int | None = None) -> None:

@@ -109,5 +109,5 @@ def stonyhurst_to_pixel(lon_deg, lat_deg, meta) -> tuple[np.ndarray, np.ndarray,
 
 
 def limb_distance_deg(lon_deg) -> np.ndarray:
-    """How far a Stonyhurst longitude is from the central meridian, |lon| in degrees."""
+    """How far a Stonyhurst longitude is from the central meridian (its absolute value), in degrees."""
     return np.abs(np.asarray(lon_deg, dtype=float))

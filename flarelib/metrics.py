@@ -27,7 +27,7 @@ __all__ = [
     "LIMB_DEG",
 ]
 
-#: |Stonyhurst longitude| above which an instance counts as near-limb (the paper's 70 deg).
+#: Absolute Stonyhurst longitude above which an instance counts as near-limb (the paper's 70 deg).
 LIMB_DEG = 70.0
 
 

@@ -517,7 +517,7 @@ class Simulator:
         return render_uint8(blos, g["cover"])
 
     def region_masks(self, i: int, threshold_gauss: float = 40.0) -> np.ndarray:
-        """Label image of frame ``i`` at the output size: the id of the visible region whose |B_r| > threshold dominates each pixel, else 0."""
+        """Label image of frame ``i`` at the output size: the id of the visible region whose absolute radial field exceeds the threshold and dominates each pixel, else 0."""
         _, g, maps = self.field(i, return_regions=True)
         n = self.render_px
         best = np.zeros((n, n), np.float64)
