@@ -145,8 +145,6 @@ def _file_loader(store, batch_size, workers):
 @bench
 def loader():
     """Images/s the training data pipeline delivers: our uint8 store + batched tensor augmentation vs per-sample files."""
-    import torch
-
     from flarelib.dataset import BatchLoader, StoreDataset
     from flarelib.store import open_store
 

@@ -240,8 +240,6 @@ def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanat
     ``background_store`` or the checkpoint's own store when it exists, else
     field-free disks.
     """
-    import json
-
     import matplotlib
 
     matplotlib.use("Agg")

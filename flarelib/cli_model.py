@@ -7,7 +7,6 @@ from pathlib import Path
 
 
 def _cmd_train(args) -> int:
-    from .model import ModelConfig
     from .training import TrainConfig, cross_validate
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -16,7 +16,6 @@ __all__ = [
     "stonyhurst_to_pixel",
     "orthographic_project",
     "b0_angle_deg",
-    "limb_distance_deg",
 ]
 
 
@@ -107,7 +106,3 @@ def stonyhurst_to_pixel(lon_deg, lat_deg, meta) -> tuple[np.ndarray, np.ndarray,
     visible = np.einsum("i,i...->...", obs_vec, n) - np.linalg.norm(p_vec, axis=0) > 0
     return np.asarray(x), np.asarray(y), np.asarray(visible)
 
-
-def limb_distance_deg(lon_deg) -> np.ndarray:
-    """How far a Stonyhurst longitude is from the central meridian (its absolute value), in degrees."""
-    return np.abs(np.asarray(lon_deg, dtype=float))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -220,7 +219,11 @@ def read_jp2_header(path: str | Path) -> dict:
     CorruptFileError, HeaderError
     """
     path = Path(path)
-    jp2 = _open_jp2(path)
+    return _xml_header(_open_jp2(path), path)
+
+
+def _xml_header(jp2, path: Path) -> dict:
+    """FITS and Helioviewer keywords from an opened JP2's XML box."""
     xml_boxes = [b for b in jp2.box if type(b).__name__ == "XMLBox"]
     if not xml_boxes:
         raise HeaderError(path, "no XML header box: not a Helioviewer JP2")
@@ -238,7 +241,7 @@ def read_jp2_header(path: str | Path) -> dict:
 
 def _read_jp2(path: Path, size_px: int) -> Magnetogram:
     jp2 = _open_jp2(path)
-    header = read_jp2_header(path)
+    header = _xml_header(jp2, path)
     naxis = int(jp2.shape[0])
     if jp2.shape[0] != jp2.shape[1]:
         raise CorruptFileError(path, f"image is not square: {jp2.shape}")

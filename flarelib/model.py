@@ -20,7 +20,7 @@ torch hub cache or a file, never from the network unless asked.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -150,6 +150,3 @@ def build_model(config: ModelConfig = ModelConfig()) -> FullDiskAlexNet:
         log.info("loaded ImageNet weights into %d tensors (%d left at initialisation)", len(own), len(missing.missing_keys))
     return model
 
-
-def model_config_dict(config: ModelConfig) -> dict:
-    return asdict(config)

@@ -160,8 +160,6 @@ def plot_recall_by_longitude(tables: dict[str, pd.DataFrame], ax=None):
 def plot_attribution(image: np.ndarray, attribution: np.ndarray, ax=None, title: str = "", center_px=None, radius_px=None,
                      marker_px=None, alpha: float = 0.6):
     """An attribution map (positive toward the flare class, red) over the magnetogram."""
-    import matplotlib.pyplot as plt
-
     ax = show_magnetogram(image, center_px, radius_px, ax=ax, title=title, marker_px=marker_px)
     a = np.asarray(attribution, float)
     lim = np.nanpercentile(np.abs(a), 99.5) or 1.0

@@ -166,7 +166,7 @@ class Simulator:
         self._t0 = self.times[0]
         self.regions = self._draw_regions()
         self.kernels = self._kernels()
-        self._hours = np.arange(-24 * 0, self._n_hours() + 48)  # hourly grid for rates and flares
+        self._hours = np.arange(self._n_hours() + 48)  # hourly grid for rates and flares
         self.rates_c1 = self._region_rates()  # (n_regions, n_hours) >= C1 flares per hour
         self.flares = self._draw_flares()
         self._network = self._network_map()
@@ -593,7 +593,6 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
 
     from tqdm import tqdm
 
-    from .labels import partition_summary
     from .store import StoreWriter, atomic_write_text
 
     out = Path(out)

@@ -22,7 +22,6 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -316,8 +315,3 @@ def prepare_store(
         bar.close()
     return writer.finish()
 
-
-def iter_chunks(n: int, size: int) -> Iterator[slice]:
-    """Slices covering range(n) in pieces of ``size``."""
-    for s in range(0, n, size):
-        yield slice(s, min(n, s + size))

@@ -7,7 +7,7 @@ import torch
 
 from flarelib.attribution import (agreement, attribution_copy, cascading_randomisation, explain, field_free_baseline,
                                   localisation, peak_distance_px)
-from flarelib.model import FullDiskAlexNet, ModelConfig, build_model
+from flarelib.model import ModelConfig, build_model
 
 from .conftest import run_cli
 from .test_model_training import tiny_store  # noqa: F401  (fixture)

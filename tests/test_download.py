@@ -6,7 +6,6 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from flarelib.download import DownloadConfig, download_helioviewer, download_hek_flares, fetch_reference, http_download, sha256_of

@@ -1,7 +1,6 @@
 """Labels: windows, thresholds, partitions and the published index format."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -1,6 +1,5 @@
 """Reading magnetograms: the real Helioviewer JP2, wrong products, damaged files, FITS."""
 import json
-import shutil
 
 import numpy as np
 import pytest

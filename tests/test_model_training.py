@@ -1,13 +1,11 @@
 """The model, the data pipeline, training with exact resume, evaluation and forecasts."""
 import json
 import logging
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

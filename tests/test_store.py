@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from flarelib.errors import MagnetogramError, StoreError
-from flarelib.labels import read_index, write_index
+from flarelib.labels import write_index
 from flarelib.store import StoreWriter, open_store, prepare_store
 
 from .conftest import run_cli
