@@ -11,9 +11,9 @@ a background thread reads the next batch while the model works.
 """
 from __future__ import annotations
 
+import collections
 import math
-import queue
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .store import Store
 
-__all__ = ["StoreDataset", "epoch_plan", "class_weights", "augment_batch", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
+__all__ = ["StoreDataset", "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
 
 AUG_NONE, AUG_HFLIP, AUG_VFLIP, AUG_ROT = 0, 1, 2, 3
 
@@ -53,16 +53,23 @@ class StoreDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.slots)
 
-    def images(self, positions: np.ndarray) -> torch.Tensor:
-        """Images at dataset positions as a float tensor (N, 1, S, S), read in slot order."""
+    def images(self, positions: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Images at dataset positions as a tensor (N, 1, S, S) in 8-bit units, read in slot order.
+
+        ``dtype=torch.uint8`` returns the stored bytes without conversion (4x less
+        memory traffic; the model converts on its device). Reduced sizes
+        (``image_size`` smaller than the store's) are area averages and always float.
+        """
         slots = self.slots[positions]
         order = np.argsort(slots, kind="stable")
         raw = np.asarray(self.store.images[slots[order]])
         out = np.empty_like(raw)
         out[order] = raw
-        x = torch.from_numpy(out).unsqueeze(1).float()
+        x = torch.from_numpy(out).unsqueeze(1)
         f = self.store.size_px // self.image_size
-        return F.avg_pool2d(x, f) if f > 1 else x
+        if f > 1:
+            return F.avg_pool2d(x.float(), f)
+        return x if dtype == torch.uint8 else x.to(dtype)
 
     def __getitem__(self, i: int):
         return self.images(np.array([i]))[0], int(self.targets[i])
@@ -96,32 +103,79 @@ def class_weights(targets: np.ndarray, augment: bool = True) -> torch.Tensor:
     return torch.tensor([n / (2.0 * max(n_nf, 1)), n / (2.0 * max(n_fl, 1))], dtype=torch.float32)
 
 
-def augment_batch(x: torch.Tensor, codes: torch.Tensor, angles_deg: torch.Tensor) -> torch.Tensor:
-    """Apply per-sample augmentation codes to a batch (N, 1, S, S) on its device.
+def _rotation_sources(size: int, angles_deg: torch.Tensor, pad: int, device) -> torch.Tensor:
+    """Flat source index of every output pixel in the zero-padded input, for rotations about the image centre.
 
-    Rotations are about the image centre, bilinear, with 0 (off-disk) fill.
+    Counter-clockwise for positive angles on a north-up image (row 0 at the
+    top), as :func:`torchvision.transforms.functional.rotate`. The padding is
+    wide enough that every source pixel exists, so no masks are needed.
+    """
+    c0 = (size - 1) / 2.0 + pad
+    width = size + 2 * pad
+    coords = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2.0
+    th = torch.deg2rad(angles_deg.to(device=device, dtype=torch.float32)).view(-1, 1, 1)
+    c, s = torch.cos(th), torch.sin(th)
+    xx, yy = coords.view(1, 1, -1), coords.view(1, -1, 1)
+    # inverse mapping: output pixel (x, y) comes from input (c x - s y, s x + c y), centred
+    sx = (c * xx + c0) - s * yy
+    sy = (s * xx + c0) + c * yy
+    sx.round_()
+    sy.round_().mul_(width).add_(sx)
+    return sy.long()
+
+
+def rotate_nearest(x: torch.Tensor, angles_deg: torch.Tensor) -> torch.Tensor:
+    """Rotate each image of a batch (N, 1, S, S) by its own angle, nearest neighbour, 0 fill.
+
+    Works on any dtype (uint8 included) and device; nearest-neighbour is the
+    interpolation of torchvision's ``RandomRotation``, the reference study's
+    augmentation.
+    """
+    n, _, h, w = x.shape
+    if h != w:
+        raise ValueError(f"square images expected, got {h} x {w}")
+    if n == 0:
+        return x.clone()
+    th = torch.deg2rad(angles_deg.float().abs().clamp(max=45.0)).max()
+    # farthest a corner pixel's source can fall outside the image, plus rounding
+    pad = int(math.ceil((h - 1) / 2.0 * (float(torch.cos(th)) + float(torch.sin(th)) - 1.0))) + 2
+    padded = F.pad(x, (pad, pad, pad, pad)).reshape(n, -1)
+    out = torch.empty((n, h * w), dtype=x.dtype, device=x.device)
+    # a few images at a time keeps the index arithmetic in cache on a CPU
+    step = n if x.device.type != "cpu" else 2
+    for i in range(0, n, step):
+        idx = _rotation_sources(h, angles_deg[i : i + step], pad, x.device)
+        torch.gather(padded[i : i + step], 1, idx.view(idx.shape[0], -1), out=out[i : i + step])
+    return out.view(n, 1, h, w)
+
+
+def augment_batch(x: torch.Tensor, codes: torch.Tensor, angles_deg: torch.Tensor) -> torch.Tensor:
+    """Apply per-sample augmentation codes to a batch (N, 1, S, S) on its device, in its dtype.
+
+    Horizontal and vertical flips, and rotations about the image centre with
+    nearest-neighbour interpolation and 0 (off-disk) fill, as torchvision's
+    ``RandomRotation`` does by default. uint8 batches stay uint8.
     """
     out = x.clone()
-    h = codes == AUG_HFLIP
-    v = codes == AUG_VFLIP
-    r = codes == AUG_ROT
-    if h.any():
-        out[h] = torch.flip(x[h], dims=[3])
-    if v.any():
-        out[v] = torch.flip(x[v], dims=[2])
-    if r.any():
-        th = torch.deg2rad(angles_deg[r].to(x.dtype))
-        c, s = torch.cos(th), torch.sin(th)
-        z = torch.zeros_like(c)
-        mat = torch.stack([torch.stack([c, -s, z], 1), torch.stack([s, c, z], 1)], 1)
-        grid = F.affine_grid(mat, list(x[r].shape), align_corners=False)
-        out[r] = F.grid_sample(x[r], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    ops = ((AUG_HFLIP, lambda t, a: torch.flip(t, dims=[3])),
+           (AUG_VFLIP, lambda t, a: torch.flip(t, dims=[2])),
+           (AUG_ROT, rotate_nearest))
+    for code, op in ops:
+        sel = torch.nonzero(codes == code).flatten().to(x.device)
+        if sel.numel():
+            out.index_copy_(0, sel, op(x.index_select(0, sel), angles_deg.to(x.device).index_select(0, sel)))
     return out
 
 
 @dataclass
 class BatchLoader:
     """Iterates over one epoch in batches, reading ahead in a background thread.
+
+    Batches are (images, targets, dataset positions); images stay in the
+    store's uint8 (float when ``image_size`` reduces them) and the model
+    converts them on its device. On the CPU the background thread also
+    augments; on a GPU augmentation runs on the device after a pinned,
+    non-blocking copy of the bytes.
 
     Parameters
     ----------
@@ -136,6 +190,9 @@ class BatchLoader:
         non-blocking copies on CUDA.
     max_batches : int, optional
         Stop early (for tests and benchmarks).
+    prefetch, workers : int
+        Batches read ahead, and reader threads (the byte copies and the
+        tensor operations release the GIL, so threads run in parallel).
     rank, world : int
         Distributed data parallel: every rank walks the same global batches and
         takes its own contiguous share of each, so the union over the ranks of
@@ -150,6 +207,7 @@ class BatchLoader:
     device: torch.device = torch.device("cpu")
     max_batches: int | None = None
     prefetch: int = 2
+    workers: int = 2
     rank: int = 0
     world: int = 1
 
@@ -173,49 +231,39 @@ class BatchLoader:
             lo, hi = bounds[self.rank], bounds[self.rank + 1]
         s = slice(lo, hi)
         pos = self.positions[s]
-        x = self.dataset.images(pos)
+        x = self.dataset.images(pos, dtype=torch.uint8)
         y = torch.from_numpy(self.dataset.targets[pos])
         codes = torch.from_numpy(self.codes[s])
         ang = torch.from_numpy(self.angles[s]).float()
+        if self.augment and self.device.type == "cpu":
+            # on the CPU the reader thread augments too, overlapping the model's work
+            x = augment_batch(x, codes, ang)
         if self.device.type == "cuda":
             x = x.pin_memory()
         return x, y, codes, ang, pos
 
     def __iter__(self):
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         n = len(self)
-        stop = threading.Event()
-
-        def producer():
-            try:
-                for b in range(n):
-                    if stop.is_set():
-                        return
-                    q.put(self._read(b))
-            except BaseException as exc:  # hand errors to the consumer
-                q.put(exc)
-            q.put(None)
-
-        t = threading.Thread(target=producer, daemon=True)
-        t.start()
+        pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="flarelib-reader")
+        pending: collections.deque = collections.deque()
+        nxt = 0
         try:
-            while True:
-                item = q.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                x, y, codes, ang, pos = item
+            # batches are read (and, on the CPU, augmented) ahead by the reader threads, handed out in order
+            while nxt < n and len(pending) < self.prefetch + self.workers:
+                pending.append(pool.submit(self._read, nxt))
+                nxt += 1
+            while pending:
+                x, y, codes, ang, pos = pending.popleft().result()
+                if nxt < n:
+                    pending.append(pool.submit(self._read, nxt))
+                    nxt += 1
                 nb = self.device.type == "cuda"
                 x = x.to(self.device, non_blocking=nb)
                 y = y.to(self.device, non_blocking=nb)
-                if self.augment:
+                if self.augment and self.device.type != "cpu":
                     x = augment_batch(x, codes.to(self.device), ang.to(self.device))
                 yield x, y, pos
         finally:
-            stop.set()
-            while t.is_alive():
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    t.join(timeout=0.05)
+            for f in pending:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -77,7 +77,9 @@ class FullDiskAlexNet(nn.Module):
         self.classifier[-1] = nn.Linear(4096, 2)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """8-bit units to the network's input scale."""
+        """8-bit units (uint8 or float) to the network's input scale."""
+        if not x.is_floating_point():
+            x = x.float()
         return x / 255.0 if self.input_scaling == "unit" else (x - 127.5) / 127.5
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

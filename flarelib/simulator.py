@@ -134,6 +134,7 @@ class SimConfig:
     noise_gauss: float = 3.2
     network_gauss: float = 5.5
     hale_north_leading: int = -1
+    delta_size_factor: float = 1.0
 
     def times(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.Timedelta(hours=self.cadence_h))
@@ -244,9 +245,10 @@ class Simulator:
                     ks.append((a_, b_, sign * c_, krng.uniform(0.45, 0.8), False))
             if r.complexity > 0:
                 # delta spot: opposite polarity pushed against the leading umbra
-                d = w_spot * (1.7 - 0.5 * r.complexity)
-                ks.append((dx + d * math.cos(r.delta_angle), dy + d * math.sin(r.delta_angle), -lead_sign * 0.9 * r.complexity, w_spot * 1.0, True))
-                ks.append((dx - 0.4 * d * math.cos(r.delta_angle), dy - 0.4 * d * math.sin(r.delta_angle), lead_sign * 0.3 * r.complexity, w_spot * 0.7, True))
+                f_d = cfg.delta_size_factor
+                d = w_spot * (1.7 - 0.5 * r.complexity) * f_d
+                ks.append((dx + d * math.cos(r.delta_angle), dy + d * math.sin(r.delta_angle), -lead_sign * 0.9 * r.complexity, w_spot * f_d, True))
+                ks.append((dx - 0.4 * d * math.cos(r.delta_angle), dy - 0.4 * d * math.sin(r.delta_angle), lead_sign * 0.3 * r.complexity, w_spot * 0.7 * f_d, True))
             out.append({"x": np.array([k[0] for k in ks]), "y": np.array([k[1] for k in ks]), "frac": np.array([k[2] for k in ks]),
                         "sigma": np.array([k[3] for k in ks]), "complex": np.array([k[4] for k in ks])})
         return out

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torchvision
 
-from flarelib.dataset import AUG_HFLIP, AUG_ROT, AUG_VFLIP, BatchLoader, StoreDataset, augment_batch, class_weights, epoch_plan
+from flarelib.dataset import AUG_HFLIP, AUG_ROT, AUG_VFLIP, BatchLoader, StoreDataset, augment_batch, class_weights, epoch_plan, rotate_nearest
 from flarelib.model import FullDiskAlexNet, ModelConfig, build_model
 from flarelib.simulator import SimConfig, simulate_to_store
 from flarelib.store import open_store
@@ -98,13 +98,35 @@ def test_batched_augmentation_on_tensors():
     assert float(r[0, 0, 16, 16]) == pytest.approx(100.0) and float(r.sum()) == pytest.approx(float(disk.sum()), rel=0.02)
 
 
+@pytest.mark.parametrize("angle", [-5.0, -2.3, 0.7, 4.0])
+def test_batched_rotation_is_torchvisions_nearest_rotation(angle):
+    import torchvision.transforms.functional as TF
+
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.integers(0, 256, (1, 1, 64, 64), dtype=np.uint8))
+    ours = rotate_nearest(x, torch.tensor([angle]))
+    theirs = TF.rotate(x, angle, interpolation=TF.InterpolationMode.NEAREST, fill=0)
+    assert ours.dtype == torch.uint8
+    # the same pixels, up to rounding ties at a handful of positions
+    assert (ours == theirs).float().mean() > 0.99
+
+
+def test_uint8_augmentation_keeps_the_bytes():
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 1, 32, 32), dtype=np.uint8))
+    out = augment_batch(x, torch.tensor([AUG_HFLIP, AUG_VFLIP, AUG_ROT]), torch.tensor([0.0, 0.0, 0.0]))
+    assert out.dtype == torch.uint8
+    assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1].flip(-2)) and torch.equal(out[2], x[2])
+
+
 def test_loader_reads_the_memory_mapped_store(tiny_store):
     st = open_store(tiny_store)
     ds = StoreDataset(st, (1, 2, 3))
     batches = list(BatchLoader(ds, batch_size=16, augment=False))
     assert sum(len(b[1]) for b in batches) == len(ds)
     x, y, pos = batches[0]
-    assert x.shape == (16, 1, 128, 128) and torch.equal(x[3, 0], torch.from_numpy(st.images[ds.slots[pos[3]]].astype(np.float32)))
+    # the stored bytes, unconverted: the model scales them on its device
+    assert x.dtype == torch.uint8 and x.shape == (16, 1, 128, 128)
+    assert torch.equal(x[3, 0], torch.from_numpy(np.array(st.images[ds.slots[pos[3]]])))
 
 
 def test_training_writes_safe_checkpoints_logs_and_predictions(tiny_store, tmp_path):
