@@ -158,7 +158,8 @@ def _cmd_simulate(args) -> int:
         o = rep["oracle"]
         print(f"{path}: {rep['n_frames']} frames, FL {rep['FL']} : NF {rep['NF']} (1:{rep['nf_per_fl']:.1f}); "
               f"flares C/M/X {rep['n_flares']['C']}/{rep['n_flares']['M']}/{rep['n_flares']['X']}; "
-              f"oracle TSS {o['tss']:.3f} HSS {o['hss']:.3f} (threshold {o['threshold']:.2f})")
+              f"oracle TSS {o['tss']:.3f} HSS {o['hss']:.3f} (threshold {o['threshold']:.2f}); "
+              f"from the present disk: TSS {rep['oracle_present']['tss']:.3f}")
         for k, v in rep["partitions"].items():
             print(f"  partition {k}: FL {v['FL']} NF {v['NF']}")
     return 0

@@ -134,7 +134,6 @@ class SimConfig:
     noise_gauss: float = 3.2
     network_gauss: float = 5.5
     hale_north_leading: int = -1
-    delta_size_factor: float = 1.0
 
     def times(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.Timedelta(hours=self.cadence_h))
@@ -245,10 +244,9 @@ class Simulator:
                     ks.append((a_, b_, sign * c_, krng.uniform(0.45, 0.8), False))
             if r.complexity > 0:
                 # delta spot: opposite polarity pushed against the leading umbra
-                f_d = cfg.delta_size_factor
-                d = w_spot * (1.7 - 0.5 * r.complexity) * f_d
-                ks.append((dx + d * math.cos(r.delta_angle), dy + d * math.sin(r.delta_angle), -lead_sign * 0.9 * r.complexity, w_spot * f_d, True))
-                ks.append((dx - 0.4 * d * math.cos(r.delta_angle), dy - 0.4 * d * math.sin(r.delta_angle), lead_sign * 0.3 * r.complexity, w_spot * 0.7 * f_d, True))
+                d = w_spot * (1.7 - 0.5 * r.complexity)
+                ks.append((dx + d * math.cos(r.delta_angle), dy + d * math.sin(r.delta_angle), -lead_sign * 0.9 * r.complexity, w_spot * 1.0, True))
+                ks.append((dx - 0.4 * d * math.cos(r.delta_angle), dy - 0.4 * d * math.sin(r.delta_angle), lead_sign * 0.3 * r.complexity, w_spot * 0.7, True))
             out.append({"x": np.array([k[0] for k in ks]), "y": np.array([k[1] for k in ks]), "frac": np.array([k[2] for k in ks]),
                         "sigma": np.array([k[3] for k in ks]), "complex": np.array([k[4] for k in ks])})
         return out
@@ -376,13 +374,19 @@ class Simulator:
         return FlareCatalog(table=t, source=f"simulator(seed={self.config.seed})")
 
     def oracle(self, window_h: float = 24.0, threshold_wm2: float = _M1) -> pd.DataFrame:
-        """The best possible forecast at every frame time.
+        """The best possible forecasts at every frame time, with and without knowledge of the future.
 
         Returns
         -------
         pandas.DataFrame
-            ``timestamp``, ``expected_n`` (expected >= threshold flares seen from
-            Earth in (t, t + window]) and ``p_oracle`` = 1 - exp(-expected_n).
+            ``timestamp``;
+            ``expected_n``, the expected number of >= threshold flares seen from
+            Earth in (t, t + window], from the regions' actual rates over the
+            window (including regions that emerge, grow or rotate into view), and
+            ``p_oracle`` = 1 - exp(-expected_n): the ceiling of any forecast;
+            ``expected_n_present`` and ``p_present``: the same from the rates at t
+            of the regions on the visible disk at t, held for the window - the
+            ceiling of a forecast made from what the Sun shows at t.
         """
         a = self.config.flare_index - 1.0
         cap = self.flux_cap_wm2()
@@ -395,7 +399,10 @@ class Simulator:
         # flares in hour bin k start in (k, k+1]; window (t, t+w] covers bins h .. h+w-1
         hi = np.minimum(h + w, len(lam))
         expected = cum[hi] - cum[h]
-        return pd.DataFrame({"timestamp": self.times, "expected_n": expected, "p_oracle": 1.0 - np.exp(-expected)})
+        on_disk = np.abs(self._state["lon"][:, h]) <= 90.0
+        present = w * (self.rates_c1[:, h] * frac[:, None] * on_disk).sum(axis=0)
+        return pd.DataFrame({"timestamp": self.times, "expected_n": expected, "p_oracle": 1.0 - np.exp(-expected),
+                             "expected_n_present": present, "p_present": 1.0 - np.exp(-present)})
 
     # ------------------------------------------------------------------ rendering
     def _network_map(self) -> np.ndarray:
@@ -640,8 +647,10 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
     from .metrics import skill_scores, best_threshold
 
     y = index["target"].to_numpy()
-    p = oracle.set_index("timestamp").loc[index["timestamp"], "p_oracle"].to_numpy()
+    o = oracle.set_index("timestamp").loc[index["timestamp"]]
+    p = o["p_oracle"].to_numpy()
     best = best_threshold(y, p)
+    present = best_threshold(y, o["p_present"].to_numpy()) if "p_present" in o else None
     fl, nf = int(y.sum()), int((1 - y).sum())
     flares = sim.flares
     return {
@@ -659,6 +668,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
             "at_0.5": skill_scores(y, p >= 0.5),
             "at_climatology": skill_scores(y, p >= y.mean()) if len(y) else None,
         },
+        "oracle_present": None if present is None else {"threshold": present["threshold"], "tss": present["tss"], "hss": present["hss"]},
     }
 
 

@@ -187,6 +187,8 @@ def _set_threads(cfg: TrainConfig) -> None:
         torch.set_num_threads(cfg.threads)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    # cuDNN picks the fastest convolution algorithms for the fixed input size (not bit-reproducible)
+    torch.backends.cudnn.benchmark = not cfg.deterministic
 
 
 @torch.no_grad()

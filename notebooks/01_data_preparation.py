@@ -143,6 +143,8 @@ if report is not None:
     print(f"FL {report['FL']} : NF {report['NF']}  (1 : {report['nf_per_fl']:.1f})")
     print(f"flares seen from Earth: C {report['n_flares']['C']}, M {report['n_flares']['M']}, X {report['n_flares']['X']}")
     print(f"oracle (best possible forecast): TSS {o['tss']:.3f}, HSS {o['hss']:.3f} at threshold {o['threshold']:.2f}")
+    if report.get("oracle_present"):
+        print(f"present-disk oracle (from the regions on the disk at t only): TSS {report['oracle_present']['tss']:.3f}")
 
 # %%
 summary = partition_summary(store.index)

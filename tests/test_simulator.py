@@ -102,7 +102,17 @@ def test_complex_regions_have_larger_r_and_flare_more(year_sim):
 def test_oracle_is_one_minus_exp_of_expected_count(year_sim):
     o = year_sim.oracle()
     assert np.allclose(o["p_oracle"], 1 - np.exp(-o["expected_n"]))
-    assert len(o) == len(year_sim.times) and o["p_oracle"].between(0, 1).all()
+    assert np.allclose(o["p_present"], 1 - np.exp(-o["expected_n_present"]))
+    assert len(o) == len(year_sim.times) and o["p_oracle"].between(0, 1).all() and o["p_present"].between(0, 1).all()
+
+
+def test_present_disk_oracle_knows_less_than_the_full_oracle(year_sim):
+    """From the visible disk at t alone (no emergence, no regions behind the limb) less skill is attainable."""
+    from flarelib.simulator import _frame_index, simulation_report
+
+    idx, _ = _frame_index(year_sim)
+    rep = simulation_report(year_sim, idx, year_sim.oracle())
+    assert 0.3 < rep["oracle_present"]["tss"] < rep["oracle"]["tss"]
 
 
 def test_region_masks_cover_the_flaring_regions(year_sim):
