@@ -404,6 +404,26 @@ class Simulator:
         return pd.DataFrame({"timestamp": self.times, "expected_n": expected, "p_oracle": 1.0 - np.exp(-expected),
                              "expected_n_present": present, "p_present": 1.0 - np.exp(-present)})
 
+    def disk_scores(self, flux_exponent: float = 4.0) -> pd.DataFrame:
+        """Diagnostic scores of the visible disk at every frame time: how much does each property explain?
+
+        ``flux_score`` sums (Phi / 1e22 Mx)^k over the regions on the visible
+        disk (Phi their present total unsigned flux, k = ``flux_exponent``): what
+        a forecaster that sees each region's size but not its delta spots could
+        know. ``flux_complexity_score`` weights each term by 0.05 + its developed
+        delta-spot complexity (0-1): the same forecaster seeing the delta spots
+        too. Ranking scores, not probabilities: compare them by their TSS at the
+        best threshold, like the oracles.
+        """
+        h = np.round((self.times - self._t0).total_seconds().to_numpy() / 3600.0).astype(int)
+        st = self._state
+        on_disk = np.abs(st["lon"][:, h]) <= 90.0
+        flux = self.regions["flux_mx"].to_numpy()[:, None] * st["amp"][:, h] / 1e22
+        cplx = (self.regions["complexity"].to_numpy() > 0)[:, None] * st["camp"][:, h]
+        term = flux ** flux_exponent * on_disk
+        return pd.DataFrame({"timestamp": self.times, "flux_score": term.sum(axis=0),
+                             "flux_complexity_score": (term * (0.05 + cplx)).sum(axis=0)})
+
     # ------------------------------------------------------------------ rendering
     def _network_map(self) -> np.ndarray:
         """Quiet-Sun network: a mixed-polarity radial field on a Carrington-like lon/lat grid (G)."""

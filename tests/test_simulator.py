@@ -169,3 +169,17 @@ def test_cli_simulate_store_report(tmp_path):
                 tmp_path / "s", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "oracle TSS" in r.stdout and "partition 4" in r.stdout
+
+
+def test_disk_scores_weigh_the_visible_regions_by_size_and_delta_spots(year_sim):
+    sc = year_sim.disk_scores()
+    assert list(sc.columns) == ["timestamp", "flux_score", "flux_complexity_score"] and len(sc) == len(year_sim.times)
+    assert (sc["flux_score"] >= 0).all() and (sc["flux_complexity_score"] >= 0.05 * sc["flux_score"] - 1e-12).all()
+    # the complexity weight is at most 1.05: delta spots can only raise a region's term that far
+    assert (sc["flux_complexity_score"] <= 1.05 * sc["flux_score"] + 1e-12).all()
+    # the flaring instants have the bigger visible regions
+    from flarelib.simulator import _frame_index
+
+    idx, _ = _frame_index(year_sim)
+    s = sc.set_index("timestamp").loc[idx["timestamp"], "flux_score"].to_numpy()
+    assert np.median(s[idx["target"].to_numpy() == 1]) > 2 * np.median(s[idx["target"].to_numpy() == 0])
