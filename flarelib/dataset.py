@@ -6,8 +6,8 @@ study: every flare instance appears four times per epoch (original,
 horizontal flip, vertical flip, random rotation within +/-5 deg) and every
 no-flare instance twice (original and one random augmentation). Class
 weights are inverse to the class frequencies after augmentation. Augmenting
-happens on tensors, a batch at a time (on the GPU when training there), and
-a background thread reads the next batch while the model works.
+happens on uint8 tensors, a batch at a time (on the GPU when training there),
+and reader threads prepare the next batches while the model works.
 """
 from __future__ import annotations
 
@@ -169,12 +169,12 @@ def augment_batch(x: torch.Tensor, codes: torch.Tensor, angles_deg: torch.Tensor
 
 @dataclass
 class BatchLoader:
-    """Iterates over one epoch in batches, reading ahead in a background thread.
+    """Iterates over one epoch in batches, reading ahead in reader threads.
 
     Batches are (images, targets, dataset positions); images stay in the
     store's uint8 (float when ``image_size`` reduces them) and the model
-    converts them on its device. On the CPU the background thread also
-    augments; on a GPU augmentation runs on the device after a pinned,
+    converts them on its device. On the CPU the reader threads also
+    augment; on a GPU augmentation runs on the device after a pinned,
     non-blocking copy of the bytes.
 
     Parameters
