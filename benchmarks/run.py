@@ -274,23 +274,22 @@ def memory():
     from flarelib.download import shared_data_dir
     from flarelib.labels import read_published_index, write_index
     from flarelib.model import ModelConfig, build_model
-    from flarelib.store import open_store
+    from flarelib.store import FORMAT_VERSION, MANIFEST, open_store
 
     labels = (shared_data_dir() or Path("/nonexistent")) / "pandey2023" / "labels"
     if not labels.is_dir():
         return [{"benchmark": "memory", "case": "real-archive scale", "value": float("nan"), "unit": "MB",
                  "note": "not measured: the published labels (../shared/data/pandey2023) are not here"}]
     out = ROOT / "benchmarks" / ".cache" / "archive512_sparse"
-    if not (out / "store.json").is_file():
+    if not (out / MANIFEST).is_file():
         out.mkdir(parents=True, exist_ok=True)
         index = pd.concat([read_published_index(p) for p in sorted(labels.glob("Fold*_val.csv"))], ignore_index=True)
-        index["path"] = index.get("path", "")
         index["slot"], index["ok"] = range(len(index)), 1
         with open(out / "images.u8", "wb") as fh:  # sparse: no disk used, reads give zeros
             fh.truncate(len(index) * 512 * 512)
         write_index(index, out / "index.csv")
-        (out / "store.json").write_text(json.dumps({"format_version": 1, "complete": True, "n": len(index), "n_ok": len(index),
-                                                     "n_failed": 0, "size_px": 512, "dtype": "uint8", "source": "benchmark"}))
+        (out / MANIFEST).write_text(json.dumps({"format_version": FORMAT_VERSION, "complete": True, "n": len(index), "n_ok": len(index),
+                                                "n_failed": 0, "size_px": 512, "dtype": "uint8", "source": "benchmark"}))
     st = open_store(out)
     base = _rss_anon_mb()
     ds = StoreDataset(st, (1, 2, 3))

@@ -69,7 +69,7 @@ class StoreDataset(torch.utils.data.Dataset):
         f = self.store.size_px // self.image_size
         if f > 1:
             return F.avg_pool2d(x.float(), f)
-        return x if dtype == torch.uint8 else x.to(dtype)
+        return x.to(dtype)
 
     def __getitem__(self, i: int):
         return self.images(np.array([i]))[0], int(self.targets[i])
@@ -160,10 +160,11 @@ def augment_batch(x: torch.Tensor, codes: torch.Tensor, angles_deg: torch.Tensor
     ops = ((AUG_HFLIP, lambda t, a: torch.flip(t, dims=[3])),
            (AUG_VFLIP, lambda t, a: torch.flip(t, dims=[2])),
            (AUG_ROT, rotate_nearest))
+    codes, angles_deg = codes.to(x.device), angles_deg.to(x.device)
     for code, op in ops:
-        sel = torch.nonzero(codes == code).flatten().to(x.device)
+        sel = torch.nonzero(codes == code).flatten()
         if sel.numel():
-            out.index_copy_(0, sel, op(x.index_select(0, sel), angles_deg.to(x.device).index_select(0, sel)))
+            out.index_copy_(0, sel, op(x.index_select(0, sel), angles_deg.index_select(0, sel)))
     return out
 
 
@@ -236,7 +237,7 @@ class BatchLoader:
         codes = torch.from_numpy(self.codes[s])
         ang = torch.from_numpy(self.angles[s]).float()
         if self.augment and self.device.type == "cpu":
-            # on the CPU the reader thread augments too, overlapping the model's work
+            # on the CPU the reader threads augment too, overlapping the model's work
             x = augment_batch(x, codes, ang)
         if self.device.type == "cuda":
             x = x.pin_memory()

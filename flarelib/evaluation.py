@@ -15,10 +15,10 @@ import pandas as pd
 
 from .errors import CatalogError
 from .labels import read_index, timestamp_from_path
-from .metrics import (brier_skill_score, false_alarms_by_class, recall_by_class_and_region, recall_by_longitude,
+from .metrics import (best_threshold, brier_skill_score, false_alarms_by_class, recall_by_class_and_region, recall_by_longitude,
                       reliability, roc_auc, skill_scores, threshold_sweep)
 
-__all__ = ["read_predictions", "evaluate", "summarise"]
+__all__ = ["read_predictions", "evaluate", "best_tss_per_fold", "summarise"]
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -104,6 +104,17 @@ def evaluate(frames: list[pd.DataFrame], threshold: float = 0.5, names: list[str
         "reliability": reliability(y, p).to_dict(orient="records"),
         "sweep": threshold_sweep(y, p, np.round(np.arange(0.05, 1.0, 0.05), 2))[["threshold", "tss", "hss"]].to_dict(orient="records"),
     }
+
+
+def best_tss_per_fold(frames: list[pd.DataFrame], score: pd.Series) -> list[float]:
+    """TSS at its best threshold of a ranking score on each fold's instants.
+
+    ``score`` is indexed by timestamp (an oracle's probability, a diagnostic
+    score); each frame gives the instants (``timestamp``) and their ``target``.
+    The best threshold is chosen on the fold itself: a ceiling to compare a
+    model's TSS at a fixed threshold with, not a forecast.
+    """
+    return [best_threshold(f["target"].to_numpy(), score.reindex(f["timestamp"]).to_numpy())["tss"] for f in frames]
 
 
 def summarise(result: dict) -> str:

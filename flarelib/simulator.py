@@ -373,6 +373,14 @@ class Simulator:
         t = self.flares[COLUMNS + ["region_id"]].copy()
         return FlareCatalog(table=t, source=f"simulator(seed={self.config.seed})")
 
+    def _frame_hours(self) -> np.ndarray:
+        """Index of every frame time on the hourly grid of rates and region states."""
+        return np.round((self.times - self._t0).total_seconds().to_numpy() / 3600.0).astype(int)
+
+    def _on_visible_disk(self, hours: np.ndarray) -> np.ndarray:
+        """(n_regions, n_times) whether each region's centre is on the Earth-facing hemisphere."""
+        return np.abs(self._state["lon"][:, hours]) <= 90.0
+
     def oracle(self, window_h: float = 24.0, threshold_wm2: float = _M1) -> pd.DataFrame:
         """The best possible forecasts at every frame time, with and without knowledge of the future.
 
@@ -394,13 +402,12 @@ class Simulator:
         seen = self.seen_from_earth(self._state["lon"])
         lam = (self.rates_c1 * frac[:, None] * seen).sum(axis=0)  # per hour
         cum = np.concatenate([[0.0], np.cumsum(lam)])
-        h = np.round((self.times - self._t0).total_seconds().to_numpy() / 3600.0).astype(int)
+        h = self._frame_hours()
         w = int(round(window_h))
         # flares in hour bin k start in (k, k+1]; window (t, t+w] covers bins h .. h+w-1
         hi = np.minimum(h + w, len(lam))
         expected = cum[hi] - cum[h]
-        on_disk = np.abs(self._state["lon"][:, h]) <= 90.0
-        present = w * (self.rates_c1[:, h] * frac[:, None] * on_disk).sum(axis=0)
+        present = w * (self.rates_c1[:, h] * frac[:, None] * self._on_visible_disk(h)).sum(axis=0)
         return pd.DataFrame({"timestamp": self.times, "expected_n": expected, "p_oracle": 1.0 - np.exp(-expected),
                              "expected_n_present": present, "p_present": 1.0 - np.exp(-present)})
 
@@ -415,12 +422,11 @@ class Simulator:
         too. Ranking scores, not probabilities: compare them by their TSS at the
         best threshold, like the oracles.
         """
-        h = np.round((self.times - self._t0).total_seconds().to_numpy() / 3600.0).astype(int)
+        h = self._frame_hours()
         st = self._state
-        on_disk = np.abs(st["lon"][:, h]) <= 90.0
         flux = self.regions["flux_mx"].to_numpy()[:, None] * st["amp"][:, h] / 1e22
         cplx = (self.regions["complexity"].to_numpy() > 0)[:, None] * st["camp"][:, h]
-        term = flux ** flux_exponent * on_disk
+        term = flux ** flux_exponent * self._on_visible_disk(h)
         return pd.DataFrame({"timestamp": self.times, "flux_score": term.sum(axis=0),
                              "flux_complexity_score": (term * (0.05 + cplx)).sum(axis=0)})
 
@@ -670,7 +676,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
     o = oracle.set_index("timestamp").loc[index["timestamp"]]
     p = o["p_oracle"].to_numpy()
     best = best_threshold(y, p)
-    present = best_threshold(y, o["p_present"].to_numpy()) if "p_present" in o else None
+    present = best_threshold(y, o["p_present"].to_numpy())
     fl, nf = int(y.sum()), int((1 - y).sum())
     flares = sim.flares
     return {
@@ -688,7 +694,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
             "at_0.5": skill_scores(y, p >= 0.5),
             "at_climatology": skill_scores(y, p >= y.mean()) if len(y) else None,
         },
-        "oracle_present": None if present is None else {"threshold": present["threshold"], "tss": present["tss"], "hss": present["hss"]},
+        "oracle_present": {"threshold": present["threshold"], "tss": present["tss"], "hss": present["hss"]},
     }
 
 

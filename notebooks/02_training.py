@@ -69,12 +69,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from flarelib.evaluation import evaluate, read_predictions
-from flarelib.metrics import best_threshold, skill_scores
+from flarelib.evaluation import best_tss_per_fold, evaluate, read_predictions
 from flarelib.plots import plot_learning_curves
 from flarelib.store import open_store
 from flarelib.training import TrainConfig, cross_validate
@@ -138,8 +136,7 @@ if oracle_path.is_file():
     oracle = pd.read_csv(oracle_path, parse_dates=["timestamp"]).set_index("timestamp")
     for col, name in (("p_oracle", "oracle"), ("p_present", "present_disk_oracle")):
         if col in oracle:
-            p = [oracle[col].reindex(f["timestamp"]).to_numpy() for f in frames]
-            table[f"{name}_tss"] = [best_threshold(f["target"].to_numpy(), q)["tss"] for f, q in zip(frames, p)]
+            table[f"{name}_tss"] = best_tss_per_fold(frames, oracle[col])
             table[f"tss / {name}"] = table["tss"] / table[f"{name}_tss"]
 table.round(3)
 
@@ -182,8 +179,7 @@ if store.manifest.get("source") == "simulator":
     if "present_disk_oracle_tss" in table:
         ladder["present-disk oracle"] = table["present_disk_oracle_tss"].to_numpy()
     for col, name in (("flux_complexity_score", "flux + delta spots"), ("flux_score", "flux only")):
-        ladder[name] = [best_threshold(f["target"].to_numpy(), scores[col].reindex(f["timestamp"]).to_numpy())["tss"]
-                        for f in frames]
+        ladder[name] = best_tss_per_fold(frames, scores[col])
     ladder["model"] = table["tss"].to_numpy()
     display(ladder.set_index("fold").round(3))
     print("mean TSS:", ", ".join(f"{c} {ladder[c].mean():.2f}" for c in ladder.columns[1:]))

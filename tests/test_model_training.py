@@ -180,6 +180,17 @@ def test_evaluate_reproduces_the_papers_numbers(pandey):
     assert 0.8 < d["auc"] < 0.9 and len(d["reliability"]) == 10 and len(d["by_longitude"]) > 10
 
 
+def test_a_perfect_score_has_a_tss_of_one_on_every_fold():
+    from flarelib.evaluation import best_tss_per_fold
+
+    t = pd.date_range("2012-01-01", periods=8, freq="12h")
+    folds = [pd.DataFrame({"timestamp": t[:4], "target": [0, 1, 0, 1]}), pd.DataFrame({"timestamp": t[4:], "target": [1, 0, 0, 0]})]
+    perfect = pd.Series([0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.1, 0.2], index=t)
+    assert best_tss_per_fold(folds, perfect) == [1.0, 1.0]
+    # a score blind to the target cannot beat chance on this fold
+    assert best_tss_per_fold(folds[:1], pd.Series(0.5, index=t))[0] == pytest.approx(0.0)
+
+
 def test_evaluate_rejects_mismatched_labels(pandey):
     r = run_cli("evaluate", pandey / "predictions" / "fold1_res.csv", "--labels", pandey / "labels" / "Fold2_val.csv")
     assert r.returncode == 2 and "fold1_res.csv" in r.stderr
