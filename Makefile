@@ -27,6 +27,7 @@ book: setup
 # unit tests, the notebooks under nbval, then the built book in headless Chromium (a quick book with the
 # notebooks' own small parameters is built first when none is there)
 test: setup
+	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 	@test -f _build/html/index.html || $(MAKE) --no-print-directory book BOOK_PARAMS=

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flarelib.download import fetch_reference  # noqa: E402
+from flarelib.io.download import fetch_reference  # noqa: E402
 
 REGISTRY = {}
 
@@ -58,7 +58,7 @@ def decode():
     import numpy as np
     from PIL import Image
 
-    from flarelib.magnetogram import read_magnetogram
+    from flarelib.io.magnetogram import read_magnetogram
 
     path = fetch_reference("helioviewer/2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2")
     t_reduced = timeit(lambda: read_magnetogram(path, 512))
@@ -78,7 +78,7 @@ def decode():
 @bench
 def simulator():
     """Simulated frames per second at 512 px (one process) and peak memory."""
-    from flarelib.simulator import SimConfig, Simulator
+    from flarelib.sim.simulator import SimConfig, Simulator
 
     sim = Simulator(SimConfig(start="2012-06-01", end="2012-06-10", size_px=512))
     i = iter(range(10_000))
@@ -90,7 +90,7 @@ def simulator():
 
 def _bench_store(size_px: int, n: int):
     """A small simulated store for loader and training benchmarks (cached under benchmarks/.cache)."""
-    from flarelib.simulator import SimConfig, simulate_to_store
+    from flarelib.sim.simulator import SimConfig, simulate_to_store
 
     out = ROOT / "benchmarks" / ".cache" / f"store{size_px}_{n}"
     hours = max(1, int(24 * 365 / n))
@@ -145,8 +145,8 @@ def _file_loader(store, batch_size, workers):
 @bench
 def loader():
     """Images/s the training data pipeline delivers: our uint8 store + batched tensor augmentation vs per-sample files."""
-    from flarelib.dataset import BatchLoader, StoreDataset
-    from flarelib.store import open_store
+    from flarelib.data.dataset import BatchLoader, StoreDataset
+    from flarelib.data.store import open_store
 
     rows = []
     for size in (128, 512):
@@ -182,10 +182,10 @@ def training():
     import torch
     import torch.nn.functional as F
 
-    from flarelib.dataset import BatchLoader, StoreDataset
-    from flarelib.model import ModelConfig, build_model
-    from flarelib.store import open_store
-    from flarelib.training import pick_device
+    from flarelib.data.dataset import BatchLoader, StoreDataset
+    from flarelib.data.store import open_store
+    from flarelib.model.network import ModelConfig, build_model
+    from flarelib.model.training import pick_device
 
     dev = pick_device("auto")
     rows = []
@@ -270,11 +270,11 @@ def memory():
     import pandas as pd
     import torch
 
-    from flarelib.dataset import BatchLoader, StoreDataset
-    from flarelib.download import shared_data_dir
-    from flarelib.labels import read_published_index, write_index
-    from flarelib.model import ModelConfig, build_model
-    from flarelib.store import FORMAT_VERSION, MANIFEST, open_store
+    from flarelib.data.dataset import BatchLoader, StoreDataset
+    from flarelib.data.labels import read_published_index, write_index
+    from flarelib.data.store import FORMAT_VERSION, MANIFEST, open_store
+    from flarelib.io.download import shared_data_dir
+    from flarelib.model.network import ModelConfig, build_model
 
     labels = (shared_data_dir() or Path("/nonexistent")) / "pandey2023" / "labels"
     if not labels.is_dir():
@@ -317,9 +317,9 @@ def attribution():
     """Seconds per image per attribution method (128 px model, 50 IG steps, 8 background images)."""
     import torch
 
-    from flarelib.attribution import explain
-    from flarelib.model import ModelConfig, build_model
-    from flarelib.store import open_store
+    from flarelib.data.store import open_store
+    from flarelib.explain.attribution import explain
+    from flarelib.model.network import ModelConfig, build_model
 
     st = open_store(_bench_store(128, 512))
     x = torch.from_numpy(st.images[:4].astype("float32"))[:, None]

@@ -18,6 +18,7 @@ __all__ = [
     "StoreError",
     "DownloadError",
     "CheckpointError",
+    "InputError",
 ]
 
 
@@ -72,3 +73,11 @@ class DownloadError(FlarelibError):
 
 class CheckpointError(FlarelibError):
     """A model checkpoint cannot be loaded."""
+
+
+class InputError(FlarelibError, ValueError):
+    """A value given by the user (an option, a parameter, a column) is not acceptable.
+
+    The command line turns it into one line and exit code 2; other exceptions
+    keep their traceback, so that a bug stays visible.
+    """

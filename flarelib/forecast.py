@@ -7,76 +7,84 @@ identifiers of the model and of the input.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .magnetogram import read_magnetogram
-from .training import model_from_checkpoint
+from ._fileio import sha256_file
+from .errors import InputError
+from .io.magnetogram import read_magnetogram
+from .model.checkpoint import model_from_checkpoint
 
 __all__ = ["Forecaster", "forecast_files"]
 
 MAGNETOGRAM_SUFFIXES = (".jp2", ".fits", ".fits.gz", ".fts")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Forecaster:
     """A trained model ready to forecast.
+
+    The event definition, input size and scaling, and the calibrator come
+    from the checkpoint's metadata record; nothing is assumed.
 
     Parameters
     ----------
     checkpoint : path-like
-        A ``best.pt`` or ``last.pt`` written by :func:`flarelib.training.train_fold`.
+        A ``model.pt`` (or ``last.pt``) written by :func:`flarelib.model.training.train_fold`.
     decision_threshold : float
         Probability at and above which the decision is "yes" (0.5, as in the paper).
     """
 
     def __init__(self, checkpoint: str | Path, decision_threshold: float = 0.5) -> None:
+        if not 0.0 <= decision_threshold <= 1.0:
+            raise InputError(f"--decision-threshold must be in [0, 1], got {decision_threshold}")
         self.checkpoint = Path(checkpoint)
-        self.model, ck = model_from_checkpoint(self.checkpoint)
-        self.config = json.loads(ck["config"])
-        self.store = json.loads(ck.get("store", "{}"))
-        self.size_px = int(self.config.get("image_size") or self.store.get("size_px") or 512)
+        self.model, self.meta = model_from_checkpoint(self.checkpoint)
+        self.calibrator = self.meta.get_calibrator()
+        self.size_px = self.meta.image_size_px
         self.decision_threshold = decision_threshold
-        self.ck_info = {"fold": int(ck.get("fold", 0)), "epoch": int(ck["epoch"]) + 1, "best_tss": float(ck.get("best_tss", float("nan")))}
-        self.sha256 = _sha256(self.checkpoint)
+        self.sha256 = sha256_file(self.checkpoint)
 
     def image_tensor(self, path: str | Path):
         """The magnetogram as the model's input (1, 1, S, S) and its metadata."""
         m = read_magnetogram(path, size_px=self.size_px)
         return torch.from_numpy(m.data.astype(np.float32))[None, None], m
 
+    def probability(self, x: torch.Tensor) -> tuple[float, float]:
+        """(issued, raw) flare probability of a model input: the calibrated one when the checkpoint has a calibrator."""
+        raw = float(self.model.predict_proba(x)[0])
+        return (float(self.calibrator(raw)) if self.calibrator else raw), raw
+
     def forecast(self, path: str | Path, issue_time: datetime | None = None) -> dict:
         """Forecast for one magnetogram file (JP2 or FITS)."""
         path = Path(path)
         x, m = self.image_tensor(path)
-        p = float(self.model.predict_proba(x)[0])
+        p, raw = self.probability(x)
         obs = m.meta.date_obs.replace(tzinfo=timezone.utc)
         issue = issue_time or obs
+        ev = self.meta.event
+        iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
         return {
             "forecast_type": "full_disk",
-            "issue_time": issue.isoformat().replace("+00:00", "Z"),
-            "prediction_window_start": issue.isoformat().replace("+00:00", "Z"),
-            "prediction_window_end": (issue + timedelta(hours=24)).isoformat().replace("+00:00", "Z"),
-            "event": {"threshold_class": "M1.0", "threshold_flux_wm2": 1e-5, "definition": "a GOES flare of class >= M1.0 starts in the window"},
+            "issue_time": iso(issue),
+            "prediction_window_start": iso(issue),
+            "prediction_window_end": iso(issue + timedelta(hours=ev.window_h)),
+            "event": {"threshold_class": ev.threshold_class, "threshold_flux_wm2": ev.threshold_flux_wm2, "window_h": ev.window_h,
+                      "definition": ev.text},
             "probability": p,
+            "probability_raw": raw,
+            "calibrated": self.calibrator is not None,
+            "calibration": self.calibrator.kind if self.calibrator else None,
             "decision_threshold": self.decision_threshold,
             "decision": bool(p >= self.decision_threshold),
             "model": {"name": "FullDiskAlexNet", "package": "flarelib", "checkpoint": str(self.checkpoint),
-                      "checkpoint_sha256": self.sha256, **self.ck_info, "trained_on": self.store.get("source"),
-                      "input_size_px": self.size_px},
-            "input": {"path": str(path), "sha256": _sha256(path), "date_obs": m.meta.date_obs.isoformat(),
+                      "checkpoint_sha256": self.sha256, "fold": self.meta.fold, "epoch": self.meta.epoch,
+                      "selection": self.meta.selection, "profile": self.meta.profile, "input_size_px": self.size_px,
+                      "input_scaling": self.meta.model.input_scaling, "trained_on": self.meta.store_path,
+                      "training_store_fingerprint": self.meta.store_fingerprint},
+            "input": {"path": str(path), "sha256": sha256_file(path), "date_obs": m.meta.date_obs.isoformat(),
                       "instrument": m.meta.instrument, "product": m.meta.product},
         }
 

@@ -65,12 +65,12 @@ import numpy as np
 import pandas as pd
 
 from flarelib import read_magnetogram
-from flarelib.download import fetch_reference
-from flarelib.geometry import disk_mask
-from flarelib.labels import partition_summary, read_published_index
+from flarelib.data.labels import partition_summary, read_published_index
+from flarelib.data.store import open_store
+from flarelib.io.download import fetch_reference
+from flarelib.io.geometry import disk_mask
 from flarelib.plots import plot_butterfly, plot_class_distribution, plot_histograms, plot_partitions, show_magnetogram
-from flarelib.simulator import SimConfig, Simulator, simulate_to_store
-from flarelib.store import open_store
+from flarelib.sim.simulator import SimConfig, Simulator, simulate_to_store
 
 # %% [markdown]
 # ## 1. A real HMI magnetogram
@@ -118,10 +118,10 @@ plt.show()
 
 # %% [markdown]
 # ## 3. The simulated Sun
-# The embedded data set is made by `flarelib.simulator`: active regions emerge in the activity belts, obey
+# The embedded data set is made by `flarelib.sim.simulator`: active regions emerge in the activity belts, obey
 # Hale's and Joy's laws, grow, decay and rotate differentially; a fraction are complex (delta spots with
 # strong-gradient polarity inversion lines). Each region flares as a Poisson process whose rate grows with
-# Schrijver's R and its flux. The flare catalog it writes is labelled by the same `flarelib.labels` code as
+# Schrijver's R and its flux. The flare catalog it writes is labelled by the same `flarelib.data.labels` code as
 # real data.
 
 # %%
@@ -190,7 +190,7 @@ if data_source == "simulated":
     catalog = pd.read_csv(store_path / "catalog.csv")
     fig, ax = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
     plot_butterfly(regions[(regions.emerge_time >= pd.Timestamp(sim_start)) & (regions.emerge_time <= pd.Timestamp(sim_end))], ax=ax[0])
-    from flarelib.goes import parse_goes_class
+    from flarelib.io.goes import parse_goes_class
 
     plot_class_distribution([parse_goes_class(c) for c in catalog["goes_class"]], ax=ax[1], label="simulated flares")
     plt.tight_layout()

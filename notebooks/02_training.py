@@ -72,10 +72,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from flarelib.evaluation import best_tss_per_fold, evaluate, read_predictions
+from flarelib.data.store import open_store
+from flarelib.model.training import TrainConfig, cross_validate
 from flarelib.plots import plot_learning_curves
-from flarelib.store import open_store
-from flarelib.training import TrainConfig, cross_validate
+from flarelib.verify.evaluation import best_tss_per_fold, evaluate, read_predictions
 
 # %% [markdown]
 # ## 1. The data
@@ -172,7 +172,7 @@ if "present_disk_oracle_tss_mean" in summary:
 
 # %%
 if store.manifest.get("source") == "simulator":
-    from flarelib.simulator import simulator_of_store
+    from flarelib.sim.simulator import simulator_of_store
 
     scores = simulator_of_store(store.manifest).disk_scores().set_index("timestamp")
     ladder = pd.DataFrame({"fold": [f"fold {k}" for k in fold_list]})

@@ -50,9 +50,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from flarelib.download import fetch_reference
-from flarelib.evaluation import evaluate, read_predictions
+from flarelib.io.download import fetch_reference
 from flarelib.plots import plot_recall_by_longitude, plot_reliability
+from flarelib.verify.evaluation import evaluate, read_predictions
 
 # %% [markdown]
 # ## 1. The paper, from its published predictions

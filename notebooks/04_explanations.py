@@ -68,14 +68,14 @@ import pandas as pd
 import torch
 
 from flarelib import parse_goes_class, read_magnetogram
-from flarelib.attribution import METHODS, agreement, cascading_randomisation, explain, localisation, peak_distance_px
-from flarelib.download import fetch_reference
-from flarelib.geometry import disk_mask, stonyhurst_to_pixel
-from flarelib.metrics import LIMB_DEG
+from flarelib.data.store import open_store
+from flarelib.explain.attribution import METHODS, agreement, cascading_randomisation, explain, localisation
+from flarelib.io.download import fetch_reference
+from flarelib.io.geometry import stonyhurst_to_pixel
+from flarelib.model.training import FOLDS, model_from_checkpoint
 from flarelib.plots import plot_attribution, show_magnetogram
-from flarelib.simulator import largest_flare_regions, simulated_meta, simulator_of_store
-from flarelib.store import open_store
-from flarelib.training import model_from_checkpoint, FOLDS
+from flarelib.sim.simulator import largest_flare_regions, simulated_meta, simulator_of_store
+from flarelib.verify.metrics import LIMB_DEG
 
 # %% [markdown]
 # ## 1. The model and the instances to explain
@@ -219,7 +219,7 @@ pd.DataFrame({"similarity when fully randomised": last["spearman"].round(3), "ve
 # %%
 if ex is not None and ex.ig_delta is not None:
     with torch.no_grad():
-        from flarelib.attribution import field_free_baseline
+        from flarelib.explain.attribution import field_free_baseline
 
         change = (model.logits(x)[:, 1] - model.logits(field_free_baseline(x))[:, 1]).abs().numpy()
     print(f"Integrated Gradients completeness delta: median |delta| {np.median(np.abs(ex.ig_delta)):.2e}, "
@@ -247,8 +247,8 @@ pd.DataFrame([{"method": m, "peak x (px)": int(np.unravel_index(np.argmax(np.whe
 # %% [markdown]
 # *Figure 4.3: the model trained on the simulated Sun applied to the real magnetogram of 2022-08-02, with its
 # three maps. No flare catalog for this date is available offline; with one (`flarelib download flares`), the
-# distance from each map's peak to the flare follows from `flarelib.attribution.peak_distance_px` and
-# `flarelib.geometry.stonyhurst_to_pixel`.*
+# distance from each map's peak to the flare follows from `flarelib.explain.attribution.peak_distance_px` and
+# `flarelib.io.geometry.stonyhurst_to_pixel`.*
 #
 # ## Summary
 # - All three methods answer the same call and give maps of the input's shape; the model is never modified.

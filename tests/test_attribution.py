@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from flarelib.attribution import (agreement, attribution_copy, cascading_randomisation, explain, field_free_baseline,
-                                  localisation, peak_distance_px)
-from flarelib.model import ModelConfig, build_model
+from flarelib.explain.attribution import (
+    agreement,
+    attribution_copy,
+    cascading_randomisation,
+    explain,
+    field_free_baseline,
+    localisation,
+    peak_distance_px,
+)
+from flarelib.model.network import ModelConfig, build_model
 
 from .conftest import run_cli
 from .test_model_training import tiny_store  # noqa: F401  (fixture)
@@ -47,7 +54,7 @@ def test_integrated_gradients_is_complete_from_a_field_free_disk(model, images):
     assert float(base[0, 0, 64, 64]) == 127.5 and float(base[0, 0, 0, 0]) == 0.0
     ex = explain(model, images, methods=("ig",), n_steps=64)
     with torch.no_grad():
-        diff = (model.logits(images)[:, 1] - model.logits(base)[:, 1]).numpy()
+        diff = (model(images)[:, 1] - model(base)[:, 1]).numpy()
     # completeness: the attributions add up to the change of the flare logit from the baseline
     assert np.allclose(ex.maps["ig"].sum((1, 2)), diff, rtol=0.05, atol=0.05 * np.abs(diff).max())
     assert np.all(np.abs(ex.ig_delta) <= 0.05 * np.abs(diff).max() + 1e-3)
@@ -85,10 +92,10 @@ def test_cascading_randomisation_changes_gradient_maps(model, images):
 
 
 def test_cli_explain_on_the_real_magnetogram(tiny_store, tmp_path, real_magnetogram):  # noqa: F811
-    from flarelib.training import TrainConfig, train_fold
+    from flarelib.model.training import TrainConfig, train_fold
 
     train_fold(tiny_store, 1, TrainConfig.offline(epochs=1, batch_size=8, max_batches_per_epoch=1, threads=1), tmp_path, progress=False)
-    r = run_cli("explain", "--checkpoint", tmp_path / "fold1" / "best.pt", "--methods", "gradcam,deepshap,ig", "--steps", "8",
+    r = run_cli("explain", "--checkpoint", tmp_path / "fold1" / "model.pt", "--methods", "gradcam,deepshap,ig", "--steps", "8",
                 real_magnetogram, "--out", tmp_path / "ex", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)

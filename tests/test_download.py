@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flarelib.download import DownloadConfig, download_helioviewer, download_hek_flares, fetch_reference, http_download, sha256_of
+from flarelib._fileio import sha256_file as sha256_of
 from flarelib.errors import DownloadError
+from flarelib.io.download import DownloadConfig, download_hek_flares, download_helioviewer, fetch_reference, http_download
 
 FAST = DownloadConfig(retries=3, backoff_s=0.01, timeout_s=1.0)
 
@@ -155,7 +156,7 @@ def test_helioviewer_download_checks_time_and_product(server, tmp_path, real_mag
 
 
 def test_hek_flares_paginate_into_a_catalog(server, tmp_path):
-    from flarelib.catalog import read_catalog
+    from flarelib.io.catalog import read_catalog
 
     url, h = server
     rows = [{"event_starttime": f"2017-09-0{d}T10:00:00", "event_peaktime": f"2017-09-0{d}T10:10:00",

@@ -3,11 +3,12 @@ import math
 
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from flarelib.catalog import catalog_from_frame, read_catalog
 from flarelib.errors import CatalogError, GoesClassError
-from flarelib.goes import format_goes_class, goes_letter, parse_goes_class
+from flarelib.io.catalog import catalog_from_frame, read_catalog
+from flarelib.io.goes import format_goes_class, goes_letter, parse_goes_class
 
 
 @pytest.mark.parametrize("text,flux", [("M1.0", 1e-5), ("X9.3", 9.3e-4), ("X10", 1e-3), ("B2.1", 2.1e-7),

@@ -4,9 +4,18 @@ import json
 import pandas as pd
 import pytest
 
-from flarelib.catalog import catalog_from_frame
-from flarelib.labels import (LabelConfig, hourly_instants, make_index, partition_of, partition_summary, read_index,
-                             read_published_index, timestamp_from_path, write_index)
+from flarelib.data.labels import (
+    LabelConfig,
+    hourly_instants,
+    make_index,
+    partition_of,
+    partition_summary,
+    read_index,
+    read_published_index,
+    timestamp_from_path,
+    write_index,
+)
+from flarelib.io.catalog import catalog_from_frame
 
 from .conftest import run_cli
 

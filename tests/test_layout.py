@@ -1,9 +1,9 @@
 """The compendium's layout: install files agree, notebooks are paired, the CI runs the README's test command."""
 import re
-import tomllib
 from pathlib import Path
 
 import jupytext
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from astropy.io import fits
 
 from flarelib import read_magnetogram
 from flarelib.errors import CorruptFileError, HeaderError, MagnetogramError, WrongProductError
-from flarelib.magnetogram import gauss_to_uint8, read_jp2_header, uint8_to_gauss
+from flarelib.io.magnetogram import gauss_to_uint8, read_jp2_header, uint8_to_gauss
 
 from .conftest import run_cli
 

@@ -13,11 +13,23 @@ import pytest
 import torch
 import torchvision
 
-from flarelib.dataset import AUG_HFLIP, AUG_ROT, AUG_VFLIP, BatchLoader, StoreDataset, augment_batch, class_weights, epoch_plan, rotate_nearest
-from flarelib.model import FullDiskAlexNet, ModelConfig, build_model
-from flarelib.simulator import SimConfig, simulate_to_store
-from flarelib.store import open_store
-from flarelib.training import TrainConfig, load_checkpoint, train_fold
+from flarelib import read_magnetogram
+from flarelib.data.dataset import (
+    AUG_HFLIP,
+    AUG_ROT,
+    AUG_VFLIP,
+    BatchLoader,
+    StoreDataset,
+    augment_batch,
+    class_weights,
+    epoch_plan,
+    rotate_nearest,
+)
+from flarelib.data.store import open_store
+from flarelib.model.checkpoint import load_checkpoint, model_from_checkpoint
+from flarelib.model.network import FullDiskAlexNet, ModelConfig, build_model
+from flarelib.model.training import TrainConfig, train_fold
+from flarelib.sim.simulator import SimConfig, simulate_to_store
 
 from .conftest import ROOT, run_cli
 
@@ -34,9 +46,12 @@ def tiny_store(tmp_path_factory):
 @pytest.mark.parametrize("size", [128, 256, 512])
 def test_model_accepts_128_to_512(size):
     m = FullDiskAlexNet().eval()
-    out = m(torch.rand(2, 1, size, size) * 255)
+    x = torch.rand(2, 1, size, size) * 255
+    out = m(x)
     assert out.shape == (2, 2)
-    assert torch.allclose(out.exp().sum(1), torch.ones(2), atol=1e-5)
+    # forward gives logits (as torchvision's classifiers); predict_proba is their softmax
+    assert not torch.allclose(out.exp().sum(1), torch.ones(2), atol=1e-3)
+    assert torch.allclose(m.predict_proba(x), torch.softmax(out, 1)[:, 1])
     assert isinstance(m.stem[0], torch.nn.Conv2d) and m.stem[0].in_channels == 1 and m.stem[0].out_channels == 3
     assert isinstance(m.avgpool, torch.nn.AdaptiveAvgPool2d) and m.classifier[-1].out_features == 2
 
@@ -47,7 +62,7 @@ def test_no_weights_means_random_init_and_no_network(monkeypatch, tmp_path, capl
 
     monkeypatch.setattr(socket.socket, "connect", no_net)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with caplog.at_level(logging.WARNING, logger="flarelib.model"):
+    with caplog.at_level(logging.WARNING, logger="flarelib.model.network"):
         build_model(ModelConfig(weights="imagenet"))
     assert sum("random initialisation" in r.message for r in caplog.records) == 1
 
@@ -62,7 +77,7 @@ def test_imagenet_weights_from_a_file_or_the_hub_cache(monkeypatch, tmp_path):
     assert m.classifier[6].out_features == 2
     # the torch hub cache is where torchvision's weights API keeps them
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
-    from flarelib.model import imagenet_weights_path
+    from flarelib.model.network import imagenet_weights_path
 
     p = imagenet_weights_path()
     p.parent.mkdir(parents=True)
@@ -135,11 +150,18 @@ def test_training_writes_safe_checkpoints_logs_and_predictions(tiny_store, tmp_p
     ck = torch.load(d / "last.pt", weights_only=True)  # never a pickle that can run code
     assert ck["epoch"] == 1 and json.loads(ck["config"])["epochs"] == 2
     log = pd.read_csv(d / "log.csv")
-    assert list(log.columns[:7]) == ["fold", "epoch", "train_loss", "val_loss", "val_tss", "val_hss", "lr"] and len(log) == 2
+    assert list(log.columns[:8]) == ["fold", "epoch", "train_loss", "val_loss", "val_tss", "val_hss", "val_forecast_positive", "lr"]
+    assert len(log) == 2
     pred = pd.read_csv(d / "predictions.csv")
     assert list(pred.columns[:3]) == ["timestamp", "flare_prob", "target"] and set(pred["partition"]) == {2}
     assert {"max_class", "fl_lon", "fl_lat"} <= set(pred.columns)
-    assert (d / "best.pt").is_file() and r["best_epoch"] in (1, 2)
+    # the reported model is the final epoch's (as the reference study), whatever the validation fold scored
+    assert r.reported_epoch == 2 and r.selection == "final"
+    model, meta = model_from_checkpoint(d / "model.pt")
+    assert meta.epoch == 2 and meta.fold == 2 and meta.event.threshold_class == "M1.0" and meta.event.window_h == 24
+    assert meta.model.input_scaling == "centered" and meta.image_size_px == 128 and meta.store_path == str(tiny_store.resolve())
+    last = torch.load(d / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, last[k]) for k, v in model.state_dict().items())
 
 
 def test_killed_training_resumes_to_the_same_weights(tiny_store, tmp_path):
@@ -181,7 +203,7 @@ def test_evaluate_reproduces_the_papers_numbers(pandey):
 
 
 def test_a_perfect_score_has_a_tss_of_one_on_every_fold():
-    from flarelib.evaluation import best_tss_per_fold
+    from flarelib.verify.evaluation import best_tss_per_fold
 
     t = pd.date_range("2012-01-01", periods=8, freq="12h")
     folds = [pd.DataFrame({"timestamp": t[:4], "target": [0, 1, 0, 1]}), pd.DataFrame({"timestamp": t[4:], "target": [1, 0, 0, 0]})]
@@ -198,12 +220,31 @@ def test_evaluate_rejects_mismatched_labels(pandey):
 
 def test_forecast_json_for_the_real_magnetogram(tiny_store, tmp_path, real_magnetogram):
     train_fold(tiny_store, 1, TrainConfig.offline(epochs=1, batch_size=8, max_batches_per_epoch=1, threads=1), tmp_path, progress=False)
-    r = run_cli("forecast", real_magnetogram, "--checkpoint", tmp_path / "fold1" / "best.pt", "--json")
+    r = run_cli("forecast", real_magnetogram, "--checkpoint", tmp_path / "fold1" / "model.pt", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert 0 <= d["probability"] <= 1 and d["decision"] == (d["probability"] >= 0.5)
+    # the issued probability is the model's on the magnetogram read at the checkpoint's size, uncalibrated here
+    model, meta = model_from_checkpoint(tmp_path / "fold1" / "model.pt")
+    x = torch.from_numpy(read_magnetogram(real_magnetogram, size_px=meta.image_size_px).data.astype(np.float32))[None, None]
+    assert d["probability"] == pytest.approx(float(model.predict_proba(x)[0]), abs=1e-6)
+    assert d["calibrated"] is False and d["probability_raw"] == d["probability"]
+    assert d["decision"] == (d["probability"] >= 0.5) and d["model"]["input_size_px"] == 128
+    assert d["event"]["definition"] == "a GOES flare of class >= M1.0 starts within 24 h"
     assert d["issue_time"] == "2022-08-02T10:47:53Z" and d["prediction_window_end"] == "2022-08-03T10:47:53Z"
     assert d["event"]["threshold_class"] == "M1.0" and len(d["model"]["checkpoint_sha256"]) == 64
     assert d["input"]["sha256"] == "8aa98c0e81145c54d797ffac7051a90a8f76416c1bb37910fcdd1158e8259a9b"
     bad = run_cli("forecast", real_magnetogram, "--checkpoint", tmp_path / "nope.pt")
     assert bad.returncode == 2 and "nope.pt" in bad.stderr
+
+
+def test_paper_profile_follows_the_authors_initialisation():
+    """The authors' code: Kaiming convolutions (the stem stays Kaiming under ImageNet), a fresh normal(0, 0.01) classifier."""
+    cfg = TrainConfig.paper()
+    assert cfg.model.classifier_init == "normal" and cfg.model.init == "kaiming" and cfg.select == "final"
+    torch.manual_seed(0)
+    m = build_model(cfg.model)  # no ImageNet weights cached here: random features, but the classifier is the authors'
+    fc = [x for x in m.classifier if isinstance(x, torch.nn.Linear)]
+    assert all(abs(float(x.weight.std()) - 0.01) < 0.002 and float(x.bias.abs().max()) == 0.0 for x in fc)
+    dev = TrainConfig.offline().deviations_from_paper()
+    assert dev["optimizer"] == ("sgd", "adamw") and dev["model.classifier_init"] == ("normal", "torchvision")
+    assert {"scheduler steps", "label window", "flare catalog"} <= set(dev)

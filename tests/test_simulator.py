@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from flarelib import read_magnetogram
-from flarelib.geometry import disk_mask, mu_map, orthographic_project, stonyhurst_to_pixel
-from flarelib.simulator import SimConfig, Simulator, b0_annual_deg, simulate_to_jp2, simulate_to_store
-from flarelib.store import open_store
+from flarelib.data.store import open_store
+from flarelib.io.geometry import disk_mask, mu_map, orthographic_project, stonyhurst_to_pixel
+from flarelib.sim.simulator import SimConfig, Simulator, b0_annual_deg, simulate_to_jp2, simulate_to_store
 
 from .conftest import run_cli
 
@@ -30,7 +30,7 @@ def test_b0_follows_the_annual_cycle():
     b0 = b0_annual_deg(pd.to_datetime(["2012-03-07", "2012-06-06", "2012-09-08", "2012-12-07"]))
     assert b0[0] == pytest.approx(-7.25, abs=0.1) and abs(b0[1]) < 0.1 and b0[2] == pytest.approx(7.25, abs=0.1)
     # and agrees with sunpy's ephemeris to a few tenths of a degree
-    from flarelib.geometry import b0_angle_deg
+    from flarelib.io.geometry import b0_angle_deg
 
     assert np.allclose(b0, b0_angle_deg(pd.to_datetime(["2012-03-07", "2012-06-06", "2012-09-08", "2012-12-07"])), atol=0.3)
 
@@ -63,7 +63,7 @@ def test_histogram_matches_the_real_magnetogram(real_magnetogram, year_sim):
 
 
 def test_default_year_is_hard_but_predictable(year_sim):
-    from flarelib.simulator import _frame_index, simulation_report
+    from flarelib.sim.simulator import _frame_index, simulation_report
 
     idx, _ = _frame_index(year_sim)
     rep = simulation_report(year_sim, idx, year_sim.oracle())
@@ -108,7 +108,7 @@ def test_oracle_is_one_minus_exp_of_expected_count(year_sim):
 
 def test_present_disk_oracle_knows_less_than_the_full_oracle(year_sim):
     """From the visible disk at t alone (no emergence, no regions behind the limb) less skill is attainable."""
-    from flarelib.simulator import _frame_index, simulation_report
+    from flarelib.sim.simulator import _frame_index, simulation_report
 
     idx, _ = _frame_index(year_sim)
     rep = simulation_report(year_sim, idx, year_sim.oracle())
@@ -159,7 +159,7 @@ def test_jp2_output_reads_like_real_data(tmp_path):
     assert d["b0_deg"] == pytest.approx(7.25, abs=0.1) and d["disk_radius_px"] == pytest.approx(cfg.radius_px, abs=0.01)
     m = read_magnetogram(f, size_px=128)
     assert np.array_equal(m.data, Simulator(cfg).frame(1))
-    from flarelib.catalog import read_catalog
+    from flarelib.io.catalog import read_catalog
 
     assert "region_id" in read_catalog(tmp_path / "jp2" / "catalog.csv").table
 
@@ -178,7 +178,7 @@ def test_disk_scores_weigh_the_visible_regions_by_size_and_delta_spots(year_sim)
     # the complexity weight is at most 1.05: delta spots can only raise a region's term that far
     assert (sc["flux_complexity_score"] <= 1.05 * sc["flux_score"] + 1e-12).all()
     # the flaring instants have the bigger visible regions
-    from flarelib.simulator import _frame_index
+    from flarelib.sim.simulator import _frame_index
 
     idx, _ = _frame_index(year_sim)
     s = sc.set_index("timestamp").loc[idx["timestamp"], "flux_score"].to_numpy()

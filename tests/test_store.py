@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flarelib.data.labels import write_index
+from flarelib.data.store import StoreWriter, open_store, prepare_store
 from flarelib.errors import MagnetogramError, StoreError
-from flarelib.labels import write_index
-from flarelib.store import StoreWriter, open_store, prepare_store
 
 from .conftest import run_cli
 

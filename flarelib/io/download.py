@@ -8,7 +8,6 @@ are skipped.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
-from .errors import DownloadError, MagnetogramError
+from .._fileio import atomic_write_text, sha256_file
+from ..errors import DownloadError, InputError, MagnetogramError
+from .magnetogram import read_magnetogram
 
 __all__ = [
     "HELIOVIEWER_API",
@@ -29,7 +31,6 @@ __all__ = [
     "REFERENCE_FILES",
     "DownloadConfig",
     "http_download",
-    "sha256_of",
     "helioviewer_jp2_url",
     "download_helioviewer",
     "download_hek_flares",
@@ -105,15 +106,6 @@ class DownloadConfig:
     user_agent: str = "flarelib (https://github.com/) research download"
 
 
-def sha256_of(path: str | Path) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _attempt(url: str, part: Path, cfg: DownloadConfig) -> None:
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": cfg.user_agent})
@@ -159,7 +151,7 @@ def http_download(
         or on a checksum mismatch (the bad file is removed).
     """
     dest = Path(dest)
-    if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256):
+    if dest.is_file() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -182,7 +174,7 @@ def http_download(
     if last is not None:
         raise DownloadError(f"{url}: download failed after {attempt + 1} attempt(s): {last}") from last
     if sha256 is not None:
-        got = sha256_of(part)
+        got = sha256_file(part)
         if got != sha256:
             part.unlink(missing_ok=True)
             raise DownloadError(f"{url}: checksum mismatch (got {got}, expected {sha256})")
@@ -232,9 +224,7 @@ def download_helioviewer(
         ``date_obs``, ``status`` (``downloaded``, ``exists``, ``too_far``, ``failed``)
         and ``error``. Also written as ``out/download_report.csv``.
     """
-    from tqdm import tqdm
 
-    from .magnetogram import read_magnetogram
 
     out = Path(out)
     state_path = out / "download_state.json"
@@ -268,11 +258,9 @@ def download_helioviewer(
             rec["error"] = str(exc)
         rows.append(rec)
         state[key] = rec
-        from .store import atomic_write_text
 
         atomic_write_text(state_path, json.dumps(state, indent=1))
     report = pd.DataFrame(rows, columns=["time", "path", "date_obs", "status", "error"])
-    from .store import atomic_write_text
 
     atomic_write_text(out / "download_report.csv", report.to_csv(index=False))
     return report
@@ -294,7 +282,6 @@ def download_hek_flares(
     Pages through the HEK's JSON search (event type FL, observatory GOES)
     until a short page. The result reads with :func:`flarelib.catalog.read_catalog`.
     """
-    from .store import atomic_write_text
 
     rows, page = [], 1
     while True:
@@ -361,14 +348,14 @@ def fetch_reference(name: str, cache_dir: str | Path | None = None, allow_downlo
         Not found offline and downloads not allowed, or a checksum mismatch.
     """
     if name not in REFERENCE_FILES:
-        raise KeyError(f"unknown reference file {name!r}; known: {sorted(REFERENCE_FILES)}")
+        raise InputError(f"unknown reference file {name!r}; known: {sorted(REFERENCE_FILES)}")
     url, digest = REFERENCE_FILES[name]
     shared = shared_data_dir()
     if shared is not None and (shared / name).is_file():
         return shared / name
     cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "flarelib"
     dest = cache / name
-    if dest.is_file() and sha256_of(dest) == digest:
+    if dest.is_file() and sha256_file(dest) == digest:
         return dest
     if not allow_download:
         raise DownloadError(f"{name}: not in the offline data folder nor in {cache}; pass allow_download=True (CLI: --download) to fetch it")

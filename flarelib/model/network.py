@@ -4,8 +4,10 @@ As in the reference study: ``Conv2d(1, 3, 3x3, padding=1) + ReLU`` maps the
 one-channel magnetogram onto AlexNet's three input channels, followed by
 torchvision's AlexNet features, ``AdaptiveAvgPool2d(6 x 6)`` (so any input
 from 128 to 512 px works) and the AlexNet classifier ending in 2 classes.
-The forward pass returns log-probabilities (log-softmax) for the NLL loss;
-:meth:`FullDiskAlexNet.predict_proba` gives the flare probability.
+As torchvision's classifiers, the forward pass returns **logits** (N, 2):
+the loss is the class-weighted cross-entropy, attribution methods explain the
+flare logit directly, and :meth:`FullDiskAlexNet.predict_proba` gives the
+flare probability (softmax).
 
 The model takes images in **8-bit units** (float, 0-255, 127.5 = 0 G) and
 scales them itself (``input_scaling``), so a checkpoint carries its own
@@ -25,8 +27,10 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
+
+from ..errors import InputError
+from ..io.magnetogram import ZERO_GAUSS_VALUE
 
 __all__ = ["ModelConfig", "FullDiskAlexNet", "build_model", "FLARE", "imagenet_weights_path"]
 
@@ -49,6 +53,11 @@ class ModelConfig:
         Initialisation of a randomly initialised model: torchvision's default
         (the reference study) or Kaiming-normal convolutions (offline profile).
     input_scaling : {'unit', 'centered'}
+    classifier_init : {'torchvision', 'normal'}
+        The fully connected layers: torchvision's initialisation (and
+        ImageNet's FC1/FC2 when ImageNet weights are loaded), or fresh
+        normal(0, 0.01) weights and zero biases, as the reference study's code
+        does (ImageNet weights then go into the convolutions only).
     dropout : float
     allow_download : bool
         Let torchvision fetch the ImageNet weights when they are not cached.
@@ -57,17 +66,18 @@ class ModelConfig:
     weights: str | None = None
     init: str = "torchvision"
     input_scaling: str = "unit"
+    classifier_init: str = "torchvision"
     dropout: float = 0.5
     allow_download: bool = False
 
 
 class FullDiskAlexNet(nn.Module):
-    """AlexNet for one-channel full-disk magnetograms with a 2-class log-softmax head."""
+    """AlexNet for one-channel full-disk magnetograms with a 2-class head (logits)."""
 
     def __init__(self, input_scaling: str = "unit", dropout: float = 0.5) -> None:
         super().__init__()
         if input_scaling not in ("unit", "centered"):
-            raise ValueError(f"input_scaling must be 'unit' or 'centered', got {input_scaling!r}")
+            raise InputError(f"input_scaling must be 'unit' or 'centered', got {input_scaling!r}")
         self.input_scaling = input_scaling
         self.stem = nn.Sequential(nn.Conv2d(1, 3, kernel_size=3, padding=1), nn.ReLU(inplace=True))
         alex = torchvision.models.alexnet(weights=None, dropout=dropout)
@@ -80,22 +90,19 @@ class FullDiskAlexNet(nn.Module):
         """8-bit units (uint8 or float) to the network's input scale."""
         if not x.is_floating_point():
             x = x.float()
-        return x / 255.0 if self.input_scaling == "unit" else (x - 127.5) / 127.5
+        return x / 255.0 if self.input_scaling == "unit" else (x - ZERO_GAUSS_VALUE) / ZERO_GAUSS_VALUE
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 2) of images (N, 1, H, W) in 8-bit units (index :data:`FLARE` is the flare class)."""
         x = self.stem(self.scale(x))
         x = self.features(x)
         x = torch.flatten(self.avgpool(x), 1)
         return self.classifier(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities (N, 2) of images (N, 1, H, W) in 8-bit units."""
-        return F.log_softmax(self.logits(x), dim=1)
-
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """Probability of the flare class, softmax of the logits."""
-        return torch.softmax(self.logits(x), dim=1)[:, FLARE]
+        return torch.softmax(self(x), dim=1)[:, FLARE]
 
 
 def imagenet_weights_path() -> Path:
@@ -115,7 +122,8 @@ def build_model(config: ModelConfig = ModelConfig()) -> FullDiskAlexNet:
     """Build a :class:`FullDiskAlexNet` as configured.
 
     ImageNet weights (``weights="imagenet"`` or a file of AlexNet's state dict)
-    go into the AlexNet features and the classifier except its last layer.
+    go into the AlexNet features, and into the classifier except its last
+    layer unless ``classifier_init="normal"``.
     When ``"imagenet"`` is asked for but not cached and downloads are not
     allowed, the model is randomly initialised and the log says so once.
 
@@ -128,7 +136,14 @@ def build_model(config: ModelConfig = ModelConfig()) -> FullDiskAlexNet:
     if config.init == "kaiming":
         _kaiming(model)
     elif config.init != "torchvision":
-        raise ValueError(f"init must be 'torchvision' or 'kaiming', got {config.init!r}")
+        raise InputError(f"init must be 'torchvision' or 'kaiming', got {config.init!r}")
+    if config.classifier_init == "normal":
+        for m in model.classifier.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+    elif config.classifier_init != "torchvision":
+        raise InputError(f"classifier_init must be 'torchvision' or 'normal', got {config.classifier_init!r}")
     state = None
     if config.weights == "imagenet":
         path = imagenet_weights_path()
@@ -147,7 +162,9 @@ def build_model(config: ModelConfig = ModelConfig()) -> FullDiskAlexNet:
     else:
         log.info("random initialisation (%s)", config.init)
     if state is not None:
-        own = {k: v for k, v in state.items() if k.startswith("features.") or (k.startswith("classifier.") and not k.startswith("classifier.6."))}
+        keep_fc = config.classifier_init == "torchvision"
+        own = {k: v for k, v in state.items()
+               if k.startswith("features.") or (keep_fc and k.startswith("classifier.") and not k.startswith("classifier.6."))}
         missing = model.load_state_dict(own, strict=False)
         log.info("loaded ImageNet weights into %d tensors (%d left at initialisation)", len(own), len(missing.missing_keys))
     return model

@@ -22,9 +22,10 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from .catalog import FlareCatalog
-from .errors import CatalogError, GoesClassError
-from .goes import M1_FLUX_WM2, parse_goes_class
+from ..io.catalog import FlareCatalog
+from ..errors import CatalogError, GoesClassError, InputError
+from ..io.goes import M1_FLUX_WM2, parse_goes_class
+from .._fileio import atomic_write_text
 
 __all__ = [
     "LabelConfig",
@@ -37,7 +38,12 @@ __all__ = [
     "read_published_index",
     "timestamp_from_path",
     "partition_summary",
+    "FOLDS",
+    "inner_split",
 ]
+
+#: Fold k validates on partition k and trains on the other three (the reference study's tri-monthly protocol).
+FOLDS = {1: (2, 3, 4), 2: (1, 3, 4), 3: (1, 2, 4), 4: (1, 2, 3)}
 
 INDEX_COLUMNS = [
     "timestamp",
@@ -161,7 +167,6 @@ def make_index(
 
 def write_index(index: pd.DataFrame, path: str | Path) -> None:
     """Write an index table as CSV, atomically."""
-    from .store import atomic_write_text
 
     out = index.copy()
     out["timestamp"] = pd.to_datetime(out["timestamp"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
@@ -284,3 +289,25 @@ def partition_summary(index: pd.DataFrame) -> dict:
         sub = index[index["partition"] == p]
         parts[str(p)] = {"FL": int((sub["target"] == 1).sum()), "NF": int((sub["target"] == 0).sum())}
     return {"partitions": parts, "total": int(len(index))}
+
+
+def inner_split(timestamps, block_days: int = 5, every: int = 5) -> np.ndarray:
+    """Boolean mask of an inner validation split: whole blocks of ``block_days`` days, one block in ``every``.
+
+    Used to choose epochs, stop early, step the learning-rate scheduler and fit
+    calibrators from the *training* partitions only, never from the fold that
+    is reported. Hourly windows overlap by 23/24 and flares cluster over
+    days, so the split takes contiguous multi-day blocks rather than single
+    instants (default: 5-day blocks, 20 % of the instants).
+
+    Parameters
+    ----------
+    timestamps : array-like of datetime
+        The instants (for example the training partitions' index).
+    block_days, every : int
+        Block length in days, and one block in ``every`` goes to the inner split.
+    """
+    if block_days < 1 or every < 2:
+        raise InputError(f"inner_split: need block_days >= 1 and every >= 2, got {block_days}, {every}")
+    days = pd.DatetimeIndex(pd.to_datetime(timestamps)).floor("D").to_numpy(dtype="datetime64[D]").astype(np.int64)
+    return (days // block_days) % every == 0

@@ -4,14 +4,22 @@ Binary scores follow the reference study: the true skill statistic
 TSS = TP/(TP+FN) - FP/(FP+TN) and the Heidke skill score in its second form
 HSS2 = 2 (TP TN - FN FP) / ((TP+FN)(FN+TN) + (TP+FP)(FP+TN)).
 Beyond the paper: ROC AUC, the Brier skill score against climatology and the
-reliability diagram, since operational forecasts are probabilities.
+reliability diagram, since operational forecasts are probabilities. The
+confusion matrix, ROC curve, AUC and Brier score come from scikit-learn; the
+inputs are checked first (:func:`check_targets`, :func:`check_probabilities`):
+impossible values are refused, never scored.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score, roc_curve
+
+from ..errors import InputError
 
 __all__ = [
+    "check_targets",
+    "check_probabilities",
     "confusion",
     "tss",
     "hss",
@@ -31,11 +39,47 @@ __all__ = [
 LIMB_DEG = 70.0
 
 
+def check_targets(y_true, where: str = "targets") -> np.ndarray:
+    """Targets as an int array of 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        Empty, NaN, or values other than 0 and 1 (the message says which and where).
+    """
+    y = np.asarray(y_true)
+    if y.size == 0:
+        raise InputError(f"{where}: no instances")
+    yf = pd.to_numeric(pd.Series(y.ravel()), errors="coerce").to_numpy(float)
+    bad = ~np.isin(yf, (0.0, 1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{where}: {int(bad.sum())} target(s) not 0 or 1 (first at row {i + 1}: {y.ravel()[i]!r})")
+    return yf.astype(int)
+
+
+def check_probabilities(prob, where: str = "flare_prob") -> np.ndarray:
+    """Probabilities as a float array in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Empty, NaN, or values outside [0, 1] (the message says how many and the first row).
+    """
+    p = pd.to_numeric(pd.Series(np.asarray(prob).ravel()), errors="coerce").to_numpy(float)
+    if p.size == 0:
+        raise InputError(f"{where}: no instances")
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{where}: {int(bad.sum())} value(s) NaN or outside [0, 1] (first at row {i + 1}: {np.asarray(prob).ravel()[i]!r})")
+    return p
+
+
 def confusion(y_true, y_pred) -> dict[str, int]:
-    """TP, FP, FN, TN of binary arrays."""
-    y = np.asarray(y_true).astype(bool)
-    p = np.asarray(y_pred).astype(bool)
-    return {"tp": int((y & p).sum()), "fp": int((~y & p).sum()), "fn": int((y & ~p).sum()), "tn": int((~y & ~p).sum())}
+    """TP, FP, FN, TN of binary arrays (scikit-learn's confusion matrix)."""
+    tn, fp, fn, tp = confusion_matrix(np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int), labels=[0, 1]).ravel()
+    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn)}
 
 
 def _ratio(a, b):
@@ -92,25 +136,30 @@ def threshold_sweep(y_true, prob, thresholds=None) -> pd.DataFrame:
 
 
 def best_threshold(y_true, prob) -> dict:
-    """The threshold of maximum TSS over a fine sweep, with the TSS and HSS there."""
+    """The threshold of maximum TSS, exactly: over every distinct score (scikit-learn's ``roc_curve``).
+
+    TSS = TPR - FPR, so the best threshold is the ROC point farthest above the
+    diagonal; forecasting "yes" at ``prob >= threshold`` reproduces it.
+    Returns ``{"threshold", "tss", "hss"}``; threshold 0.5 and TSS NaN when
+    only one class is present.
+    """
+    y = np.asarray(y_true).astype(int)
     p = np.asarray(prob, float)
-    th = np.unique(np.concatenate([np.linspace(0.0005, 0.9995, 400), np.quantile(p, np.linspace(0.01, 0.99, 99))])) if len(p) else np.array([0.5])
-    sw = threshold_sweep(y_true, p, th)
-    k = int(np.nanargmax(sw["tss"].to_numpy())) if len(sw) and np.isfinite(sw["tss"]).any() else 0
-    r = sw.iloc[k]
-    return {"threshold": float(r.threshold), "tss": float(r.tss), "hss": float(r.hss)}
+    if len(np.unique(y)) < 2:
+        return {"threshold": 0.5, "tss": float("nan"), "hss": float("nan")}
+    fpr, tpr, th = roc_curve(y, p)
+    k = int(np.argmax(tpr - fpr))
+    thr = float(min(th[k], 1.0))  # roc_curve's first threshold is +inf (nothing forecast positive)
+    s = skill_scores(y, p >= thr)
+    return {"threshold": thr, "tss": s["tss"], "hss": s["hss"]}
 
 
 def roc_auc(y_true, prob) -> float:
-    """Area under the ROC curve (Mann-Whitney U with ties)."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y_true).astype(bool)
-    n1, n0 = y.sum(), (~y).sum()
-    if n1 == 0 or n0 == 0:
+    """Area under the ROC curve (scikit-learn); NaN when only one class is present."""
+    y = np.asarray(y_true).astype(int)
+    if len(np.unique(y)) < 2:
         return float("nan")
-    r = rankdata(np.asarray(prob, float))
-    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    return float(roc_auc_score(y, np.asarray(prob, float)))
 
 
 def brier_skill_score(y_true, prob, climatology: float | None = None) -> float:
@@ -118,8 +167,8 @@ def brier_skill_score(y_true, prob, climatology: float | None = None) -> float:
     y = np.asarray(y_true, float)
     p = np.asarray(prob, float)
     c = y.mean() if climatology is None else climatology
-    bs = np.mean((p - y) ** 2)
-    bs_c = np.mean((c - y) ** 2)
+    bs = brier_score_loss(y, p, labels=[0, 1])
+    bs_c = float(np.mean((c - y) ** 2))
     return float(1 - bs / bs_c) if bs_c > 0 else float("nan")
 
 

@@ -44,13 +44,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import gaussian_filter
+from tqdm import tqdm
 
-from .magnetogram import GAUSS_CLIP
+from .._fileio import atomic_write_text
+from ..data.labels import LabelConfig, make_index, partition_summary
+from ..data.store import StoreWriter, fill_store
+from ..errors import InputError
+from ..io.catalog import COLUMNS, FlareCatalog
+from ..io.goes import format_goes_class, parse_goes_class
+from ..io.magnetogram import GAUSS_CLIP, MagnetogramMeta
+from ..verify.metrics import best_threshold, skill_scores
 
 __all__ = ["SimConfig", "Simulator", "simulate_to_store", "simulate_to_jp2", "b0_annual_deg", "DEFAULT_RADIUS_512"]
 
@@ -162,7 +172,7 @@ class Simulator:
         cfg = self.config
         self.times = cfg.times()
         if len(self.times) == 0:
-            raise ValueError(f"empty period {cfg.start} .. {cfg.end}")
+            raise InputError(f"empty period {cfg.start} .. {cfg.end}")
         self._t0 = self.times[0]
         self.regions = self._draw_regions()
         self.kernels = self._kernels()
@@ -357,7 +367,6 @@ class Simulator:
                 "region_id": self.regions["region_id"].to_numpy()[ri],
             }
         )[seen]
-        from .goes import format_goes_class, parse_goes_class
 
         # the catalog's class is what GOES reports (one decimal); its flux is that class's flux
         df["goes_class"] = [format_goes_class(f) for f in df["peak_flux_wm2"]]
@@ -368,7 +377,6 @@ class Simulator:
     # ------------------------------------------------------------------ catalog and oracle
     def catalog(self):
         """The flares seen from Earth as a :class:`~flarelib.catalog.FlareCatalog` (GOES schema + region_id)."""
-        from .catalog import COLUMNS, FlareCatalog
 
         t = self.flares[COLUMNS + ["region_id"]].copy()
         return FlareCatalog(table=t, source=f"simulator(seed={self.config.seed})")
@@ -433,7 +441,6 @@ class Simulator:
     # ------------------------------------------------------------------ rendering
     def _network_map(self) -> np.ndarray:
         """Quiet-Sun network: a mixed-polarity radial field on a Carrington-like lon/lat grid (G)."""
-        from scipy.ndimage import gaussian_filter
 
         rng = np.random.default_rng([self.config.seed, 3])
         grid = rng.standard_normal((360, 720))  # 0.5 deg cells
@@ -543,7 +550,6 @@ class Simulator:
         if f > 1:
             n = self.config.size_px
             with np.errstate(invalid="ignore"):
-                import warnings
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
@@ -552,7 +558,11 @@ class Simulator:
         return render_uint8(blos, g["cover"])
 
     def region_masks(self, i: int, threshold_gauss: float = 40.0) -> np.ndarray:
-        """Label image of frame ``i`` at the output size: the id of the visible region whose absolute radial field exceeds the threshold and dominates each pixel, else 0."""
+        """Label image of frame ``i`` at the output size.
+
+        Each pixel holds the id of the visible region whose absolute radial field
+        exceeds the threshold and dominates there, else 0.
+        """
         _, g, maps = self.field(i, return_regions=True)
         n = self.render_px
         best = np.zeros((n, n), np.float64)
@@ -595,7 +605,8 @@ def render_uint8(blos_gauss: np.ndarray, cover: np.ndarray, clip_gauss: float = 
 def _render_chunk(args):
     cfg_dict, idx = args
     sim = _cached_sim(json.dumps(cfg_dict, sort_keys=True))
-    return [(i, sim.frame(i)) for i in idx]
+    disk = (*sim.config.center_px, sim.config.radius_px)
+    return [(i, sim.frame(i), disk, None) for i in idx]
 
 
 _SIM_CACHE: dict[str, Simulator] = {}
@@ -609,7 +620,6 @@ def _cached_sim(key: str) -> Simulator:
 
 
 def _frame_index(sim: Simulator):
-    from .labels import LabelConfig, make_index
 
     index, report = make_index(sim.times, sim.catalog(), LabelConfig(cadence_h=sim.config.cadence_h))
     index["path"] = [f"sim/{t:%Y/%m/%d}/{t:%Y_%m_%d__%H_%M_%S}_000__SIM_HMI_magnetogram.jp2" for t in index["timestamp"]]
@@ -624,38 +634,17 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
     and ``report.json`` (FL:NF ratio, counts per partition, oracle skill).
     Resumes an interrupted run; same configuration, same bytes.
     """
-    from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm import tqdm
 
-    from .store import StoreWriter, atomic_write_text
 
     out = Path(out)
     sim = Simulator(config)
     index, label_report = _frame_index(sim)
     writer = StoreWriter(out, index, config.size_px, {"source": "simulator", "simulator": asdict(config)})
     todo = writer.todo()
-    workers = workers or os.cpu_count() or 1
     chunk = 16
     jobs = [(asdict(config), todo[s : s + chunk].tolist()) for s in range(0, len(todo), chunk)]
-    bar = tqdm(total=writer.n, initial=writer.n - len(todo), desc="simulate", unit="frame", disable=not progress)
-    try:
-        if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for k, res in enumerate(pool.map(_render_chunk, jobs)):
-                    for i, img in res:
-                        writer.put(i, img)
-                    bar.update(len(res))
-                    if k % 8 == 7:
-                        writer.checkpoint()
-        else:
-            for job in jobs:
-                for i, img in _render_chunk(job):
-                    writer.put(i, img)
-                bar.update(len(job[1]))
-    finally:
-        bar.close()
-        writer.checkpoint()
+    fill_store(writer, _render_chunk, jobs, workers=workers, desc="simulate", progress=progress)
     sim.catalog().to_csv(out / "catalog.csv")
     reg = sim.region_table()
     atomic_write_text(out / "regions.csv", reg.to_csv(index=False))
@@ -669,8 +658,6 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
 
 def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame) -> dict:
     """FL:NF ratio, counts per partition and the oracle's skill on the indexed instants."""
-    from .labels import partition_summary
-    from .metrics import skill_scores, best_threshold
 
     y = index["target"].to_numpy()
     o = oracle.set_index("timestamp").loc[index["timestamp"]]
@@ -706,7 +693,6 @@ def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -
     real ingest path (labels make -> prepare) can be exercised end to end.
     """
     import glymur
-    from tqdm import tqdm
     from lxml import etree as ET
 
     out = Path(out)
@@ -779,13 +765,12 @@ def largest_flare_regions(catalog: pd.DataFrame, timestamps, window_h: float = 2
 def simulator_of_store(store_manifest: dict) -> Simulator:
     """Re-create the simulator that made a store (for ground-truth region masks)."""
     if store_manifest.get("source") != "simulator":
-        raise ValueError("not a simulated store: no ground truth")
+        raise InputError("not a simulated store: no ground truth")
     return Simulator(SimConfig(**store_manifest["simulator"]))
 
 
 def simulated_meta(sim: Simulator, i: int):
     """Header-like metadata of simulated frame ``i`` (for coordinate conversions through sunpy)."""
-    from .magnetogram import MagnetogramMeta
 
     cfg = sim.config
     hdr = _fits_header(cfg, sim.times[i], sim.frame_b0(i))

@@ -16,6 +16,7 @@ the images they cover have been flushed).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -26,41 +27,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import MagnetogramError, StoreError
+from .._fileio import atomic_write_bytes, atomic_write_text, sha256_file
+from ..errors import InputError, MagnetogramError, StoreError
+from .labels import read_index
+import io
+from ..io.magnetogram import read_magnetogram
+from tqdm import tqdm
+from .labels import write_index
 
 __all__ = [
-    "atomic_write_text",
-    "atomic_write_bytes",
     "Store",
     "StoreWriter",
     "prepare_store",
+    "fill_store",
     "open_store",
+    "DISK_COLUMNS",
+    "disk_from_extent",
 ]
 
 MANIFEST = "store.json"
+#: Index columns of each image's disk geometry in store pixels (from the image header).
+DISK_COLUMNS = ("disk_x_px", "disk_y_px", "disk_r_px")
+
+
+def disk_from_extent(image: np.ndarray) -> tuple[float, float, float]:
+    """Disk centre (x, y) and radius in pixels estimated from the bounding box of non-zero pixels."""
+    rows = np.flatnonzero(image.any(axis=1))
+    cols = np.flatnonzero(image.any(axis=0))
+    if rows.size == 0:
+        raise StoreError("blank image: no disk to locate")
+    return ((cols[0] + cols[-1]) / 2.0, (rows[0] + rows[-1]) / 2.0, (cols[-1] - cols[0] + rows[-1] - rows[0] + 2) / 4.0)
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file atomically: to a temporary file in the same folder, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file atomically (UTF-8)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @dataclass
@@ -86,12 +83,30 @@ class Store:
     def size_px(self) -> int:
         return int(self.manifest["size_px"])
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the store's index file and image size: which instants, labels and pixels a model saw."""
+        return hashlib.sha256(f"{sha256_file(self.path / 'index.csv')}:{self.size_px}".encode()).hexdigest()
+
     def __len__(self) -> int:
         return len(self.index)
 
     def image(self, i: int) -> np.ndarray:
         """The i-th usable image (by position in ``index``)."""
         return np.asarray(self.images[int(self.index["slot"].iloc[i])])
+
+    def disk(self, i: int) -> tuple[float, float, float]:
+        """Disk centre x, y and radius in store pixels of the i-th usable image, from its header.
+
+        Stores written before the geometry was recorded (no ``disk_*`` columns)
+        get an estimate from the image's extent: the bounding box of the
+        non-zero pixels (the sky is 0; a saturated umbra inside the disk does
+        not move the box).
+        """
+        row = self.index.iloc[i]
+        if all(c in self.index for c in DISK_COLUMNS) and np.isfinite(row[list(DISK_COLUMNS)].to_numpy(float)).all():
+            return tuple(float(row[c]) for c in DISK_COLUMNS)
+        return disk_from_extent(self.image(i))
 
 
 def open_store(path: str | Path) -> Store:
@@ -102,7 +117,6 @@ def open_store(path: str | Path) -> Store:
     StoreError
         When the folder is missing, incomplete (interrupted preparation) or inconsistent.
     """
-    from .labels import read_index
 
     path = Path(path)
     man_path = path / MANIFEST
@@ -120,9 +134,13 @@ def open_store(path: str | Path) -> Store:
         raise StoreError(f"{img_path}: size {img_path.stat().st_size if img_path.exists() else 'missing'} != {expected} bytes for {n} x {s} x {s}")
     images = np.memmap(img_path, dtype=np.uint8, mode="r", shape=(n, s, s))
     index = read_index(path / "index.csv")
-    extra = pd.read_csv(path / "index.csv", usecols=["slot", "ok"])
+    head = pd.read_csv(path / "index.csv", nrows=0).columns
+    extra = pd.read_csv(path / "index.csv", usecols=["slot", "ok", *[c for c in DISK_COLUMNS if c in head]])
     index["slot"] = extra["slot"].to_numpy()
     index["ok"] = extra["ok"].astype(bool).to_numpy()
+    for c in DISK_COLUMNS:
+        if c in extra:
+            index[c] = extra[c].to_numpy(float)
     index = index[index["ok"]].reset_index(drop=True)
     return Store(path=path, images=images, index=index, manifest=manifest)
 
@@ -155,6 +173,7 @@ class StoreWriter:
                 self.done = np.ones(self.n, bool)
                 self.failed = {}
                 self._images = None
+                self.finished = True
                 return
             os.unlink(self.path / MANIFEST)  # about to change it: no longer valid
         img_path = self.path / "images.u8"
@@ -168,6 +187,12 @@ class StoreWriter:
         self.done = np.load(prog) if resumable else np.zeros(self.n, bool)
         if len(self.done) != self.n:
             self.done = np.zeros(self.n, bool)
+        self.finished = False
+        self.geometry = np.full((self.n, 3), np.nan)
+        if resumable and (self.path / "disk.npy").is_file():
+            g = np.load(self.path / "disk.npy")
+            if g.shape == self.geometry.shape:
+                self.geometry = g
         self.failed: dict[int, str] = {}
         fail_path = self.path / "failures.csv"
         if resumable and fail_path.is_file():
@@ -182,10 +207,13 @@ class StoreWriter:
         """Slots still to write."""
         return np.flatnonzero(~self.done)
 
-    def put(self, slot: int, image: np.ndarray) -> None:
+    def put(self, slot: int, image: np.ndarray, disk: tuple[float, float, float] | None = None) -> None:
+        """Store one image and, when known, its disk centre x, y and radius in pixels (from its header)."""
         if image.shape != (self.size_px, self.size_px) or image.dtype != np.uint8:
             raise StoreError(f"slot {slot}: image {image.shape} {image.dtype}, expected ({self.size_px}, {self.size_px}) uint8")
         self._images[slot] = image
+        if disk is not None:
+            self.geometry[slot] = disk
         self.done[slot] = True
 
     def fail(self, slot: int, error: str) -> None:
@@ -193,11 +221,13 @@ class StoreWriter:
         self.done[slot] = True
 
     def checkpoint(self) -> None:
-        """Flush images, then record progress (never the other way round)."""
+        """Flush images, then record progress (never the other way round); nothing to do for a finished store."""
+        if self.finished:
+            return
         if self._images is not None:
             self._images.flush()
-        buf = _npy_bytes(self.done)
-        atomic_write_bytes(self.path / "progress.npy", buf)
+        atomic_write_bytes(self.path / "disk.npy", _npy_bytes(self.geometry))
+        atomic_write_bytes(self.path / "progress.npy", _npy_bytes(self.done))
         if self.failed:
             f = pd.DataFrame({"slot": list(self.failed), "error": list(self.failed.values())})
             f["path"] = self.index.loc[f["slot"], "path"].to_numpy()
@@ -210,11 +240,12 @@ class StoreWriter:
         if (self.path / MANIFEST).is_file():
             return self.path
         self.checkpoint()
-        from .labels import write_index
 
         out = self.index.copy()
         out["slot"] = np.arange(self.n)
         out["ok"] = [int(i not in self.failed) for i in range(self.n)]
+        for k, c in enumerate(DISK_COLUMNS):
+            out[c] = np.round(self.geometry[:, k], 3)
         write_index(out, self.path / "index.csv")
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -231,21 +262,68 @@ class StoreWriter:
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
-    import io
 
     bio = io.BytesIO()
     np.save(bio, a)
     return bio.getvalue()
 
 
-def _read_one(args) -> tuple[int, np.ndarray | None, str | None]:
-    slot, path, size_px = args
-    from .magnetogram import read_magnetogram
+def fill_store(writer: StoreWriter, work, jobs: list, workers: int | None = None, desc: str = "store", progress: bool = True,
+               on_error: str = "skip", checkpoint_every: int = 8) -> None:
+    """The one store-filling loop: run ``work`` over ``jobs`` on all cores, put results, checkpoint as it goes.
 
+    The caller finishes the store (:meth:`StoreWriter.finish`) once everything
+    that belongs with it is written.
+
+    Parameters
+    ----------
+    writer : StoreWriter
+    work : callable
+        Picklable function of one job returning a list of ``(slot, image or None,
+        disk or None, error or None)``.
+    jobs : list
+        Chunks of work (each a few slots), in slot order.
+    workers : int, optional
+        Processes (all cores by default; 1 runs in this process).
+    on_error : {'skip', 'raise'}
+        ``'skip'`` records a failed slot in ``failures.csv``; ``'raise'`` checkpoints and stops.
+    checkpoint_every : int
+        Jobs between checkpoints (progress is saved in every mode).
+    """
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=writer.n, initial=int(writer.done.sum()), desc=desc, unit="img", disable=not progress)
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else None
     try:
-        return slot, read_magnetogram(path, size_px=size_px).data, None
-    except MagnetogramError as exc:
-        return slot, None, str(exc)
+        results = pool.map(work, jobs) if pool is not None else map(work, jobs)
+        for k, res in enumerate(results):
+            for slot, img, disk, err in res:
+                if err is not None:
+                    if on_error == "raise":
+                        writer.checkpoint()
+                        raise MagnetogramError(str(writer.index["path"].iloc[slot]), err.split(": ", 1)[-1])
+                    writer.fail(slot, err)
+                else:
+                    writer.put(slot, img, disk)
+            bar.update(len(res))
+            if k % checkpoint_every == checkpoint_every - 1:
+                writer.checkpoint()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
+        writer.checkpoint()
+
+
+def _read_chunk(job) -> list[tuple[int, np.ndarray | None, tuple | None, str | None]]:
+    out = []
+    for slot, path, size_px in job:
+        try:
+            m = read_magnetogram(path, size_px=size_px)
+        except MagnetogramError as exc:
+            out.append((slot, None, None, str(exc)))
+            continue
+        out.append((slot, m.data, (*m.meta.disk_center_px, m.meta.disk_radius_px), None))
+    return out
 
 
 def prepare_store(
@@ -254,7 +332,7 @@ def prepare_store(
     size_px: int = 512,
     root: str | Path | None = None,
     workers: int | None = None,
-    chunk: int = 64,
+    chunk: int = 16,
     on_error: str = "skip",
     shard: tuple[int, int] | None = None,
     progress: bool = True,
@@ -273,6 +351,8 @@ def prepare_store(
         Folder that relative paths in ``index`` are relative to.
     workers : int, optional
         Processes (all cores by default).
+    chunk : int
+        Images per job.
     on_error : {'skip', 'raise'}
         ``'skip'``: an unreadable file is recorded in ``failures.csv`` with its
         error and left out of the usable index; ``'raise'``: stop at once.
@@ -282,36 +362,16 @@ def prepare_store(
     progress : bool
         Show a progress bar.
     """
-    from tqdm import tqdm
-
     idx = index.reset_index(drop=True)
     if shard is not None:
         k, n = shard
         if not 0 <= k < n:
-            raise ValueError(f"shard {k}/{n}: need 0 <= k < n")
+            raise InputError(f"--shard {k}/{n}: need 0 <= k < n")
         idx = idx.iloc[k::n].reset_index(drop=True)
     root = Path(root) if root is not None else None
     paths = [str(root / p) if root is not None and not Path(p).is_absolute() else str(p) for p in idx["path"]]
     writer = StoreWriter(out, idx, size_px, {"source": "prepare", "shard": list(shard) if shard else None})
     todo = writer.todo()
-    workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=writer.n, initial=writer.n - len(todo), desc="prepare", unit="img", disable=not progress)
-    try:
-        jobs = [(int(s), paths[s], size_px) for s in todo]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(jobs), chunk * workers):
-                batch = jobs[start : start + chunk * workers]
-                for slot, img, err in pool.map(_read_one, batch, chunksize=max(1, len(batch) // (4 * workers))):
-                    if err is not None:
-                        if on_error == "raise":
-                            writer.checkpoint()
-                            raise MagnetogramError(paths[slot], err.split(": ", 1)[-1])
-                        writer.fail(slot, err)
-                    else:
-                        writer.put(slot, img)
-                    bar.update(1)
-                writer.checkpoint()
-    finally:
-        bar.close()
+    jobs = [[(int(s), paths[s], size_px) for s in todo[i : i + chunk]] for i in range(0, len(todo), chunk)]
+    fill_store(writer, _read_chunk, jobs, workers=workers, desc="prepare", progress=progress, on_error=on_error)
     return writer.finish()
-

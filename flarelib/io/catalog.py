@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CatalogError, GoesClassError
+from .._fileio import atomic_write_text
+from ..errors import CatalogError, GoesClassError, InputError
 from .goes import parse_goes_class
 
 __all__ = ["FlareCatalog", "read_catalog", "catalog_from_frame", "SCHEMAS"]
@@ -110,7 +111,6 @@ class FlareCatalog:
         )
         if "region_id" in t:
             out["region_id"] = t["region_id"]
-        from .store import atomic_write_text
 
         atomic_write_text(path, out.to_csv(index=False))
 
@@ -171,7 +171,7 @@ def catalog_from_frame(raw: pd.DataFrame, source: str = "", schema: str | None =
     cmap = SCHEMAS[schema]
     good, bad = [], []
     for i, row in enumerate(raw.to_dict("records")):
-        get = lambda key: row.get(cmap[key])  # noqa: E731
+        get = lambda key, row=row: row.get(cmap[key])  # noqa: E731
         reason = None
         start = _parse_time(get("start"))
         peak = _parse_time(get("peak")) if cmap["peak"] in row else None
@@ -241,7 +241,7 @@ def read_catalog(path: str | Path, on_bad_rows: str = "raise") -> FlareCatalog:
     """
     path = Path(path)
     if on_bad_rows not in {"raise", "report"}:
-        raise ValueError(f"on_bad_rows must be 'raise' or 'report', got {on_bad_rows!r}")
+        raise InputError(f"on_bad_rows must be 'raise' or 'report', got {on_bad_rows!r}")
     if not path.is_file():
         raise CatalogError(f"{path}: no such catalog file")
     try:

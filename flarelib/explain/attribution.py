@@ -34,8 +34,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from scipy.stats import spearmanr
 
-from .model import FLARE, FullDiskAlexNet
+from ..data.labels import FOLDS
+from ..data.store import Store, open_store
+from ..errors import InputError, StoreError
+from ..io.magnetogram import read_magnetogram
+from ..model.checkpoint import model_from_checkpoint
+from ..model.network import FLARE, FullDiskAlexNet
+from ..plots import plot_attribution
 
 __all__ = [
     "METHODS",
@@ -47,24 +54,14 @@ __all__ = [
     "peak_distance_px",
     "cascading_randomisation",
     "explain_files",
+    "deepshap_background",
 ]
 
 METHODS = ("gradcam", "deepshap", "ig")
 
 
-class _Logits(nn.Module):
-    """The model's logits as a module (attribution toward a class logit)."""
-
-    def __init__(self, model: FullDiskAlexNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.logits(x)
-
-
-def attribution_copy(model: FullDiskAlexNet, check_input: torch.Tensor | None = None) -> _Logits:
-    """A deep copy of the model with every ReLU non-inplace, in eval mode, wrapped to return logits.
+def attribution_copy(model: FullDiskAlexNet, check_input: torch.Tensor | None = None) -> FullDiskAlexNet:
+    """A deep copy of the model (it returns logits) with every ReLU non-inplace, in eval mode.
 
     When ``check_input`` is given, the copy's outputs must equal the original's.
     """
@@ -72,17 +69,16 @@ def attribution_copy(model: FullDiskAlexNet, check_input: torch.Tensor | None = 
     for mod in m.modules():
         if isinstance(mod, nn.ReLU):
             mod.inplace = False
-    wrapped = _Logits(m)
     if check_input is not None:
         with torch.no_grad():
             was = model.training
             model.eval()
-            ref = model.logits(check_input)
+            ref = model(check_input)
             model.train(was)
-            got = wrapped(check_input)
+            got = m(check_input)
         if not torch.allclose(ref, got, atol=1e-5, rtol=1e-5):
             raise RuntimeError("the attribution copy's outputs differ from the model's")
-    return wrapped
+    return m
 
 
 def field_free_baseline(images: torch.Tensor) -> torch.Tensor:
@@ -120,7 +116,7 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
     """
     unknown = set(methods) - set(METHODS)
     if unknown:
-        raise ValueError(f"unknown attribution method(s) {sorted(unknown)}; choose from {METHODS}")
+        raise InputError(f"unknown attribution method(s) {sorted(unknown)}; choose from {METHODS}")
     x = images.detach().float().cpu()
     net = attribution_copy(model, check_input=x[:2])
     with warnings.catch_warnings():
@@ -129,12 +125,12 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
         return _explain(net, x, methods, target, background, n_steps, internal_batch_size)
 
 
-def _explain(net, x, methods, target, background, n_steps, internal_batch_size) -> "Explanation":
+def _explain(net, x, methods, target, background, n_steps, internal_batch_size) -> Explanation:
     from captum.attr import DeepLiftShap, GuidedGradCam, IntegratedGradients
 
     maps, delta = {}, None
     if "gradcam" in methods:
-        feats = list(net.model.features)
+        feats = list(net.features)
         last_conv = max(i for i, m in enumerate(feats) if isinstance(m, nn.Conv2d))
         layer = feats[last_conv + 1] if last_conv + 1 < len(feats) and isinstance(feats[last_conv + 1], nn.ReLU) else feats[last_conv]
         a = GuidedGradCam(net, layer).attribute(x.clone().requires_grad_(True), target=target)
@@ -160,7 +156,6 @@ def _explain(net, x, methods, target, background, n_steps, internal_batch_size) 
 # --------------------------------------------------------------------------- measures
 def _spearman(u: np.ndarray, v: np.ndarray) -> float:
     """Spearman rank correlation; 0 when either map is constant (it ranks nothing)."""
-    from scipy.stats import spearmanr
 
     if np.ptp(u) == 0 or np.ptp(v) == 0:
         return 0.0
@@ -205,7 +200,7 @@ def _layers_top_down(model: FullDiskAlexNet) -> list[tuple[str, nn.Module]]:
 
 
 def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, background=None, n_steps: int = 20,
-                            seed: int = 0) -> "list[dict]":
+                            seed: int = 0) -> list[dict]:
     """Adebayo et al. (2018): randomise the layers from the top down and compare the maps with the original ones.
 
     Returns rows ``{"layers_randomised", "layer", "method", "spearman"}`` with the Spearman
@@ -232,30 +227,62 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
 
 
 # --------------------------------------------------------------------------- files
+def deepshap_background(store: Store, fold: int, n: int, size_px: int | None = None) -> torch.Tensor:
+    """Deep SHAP background: ``n`` no-flare images of the training partitions of ``fold``, evenly spread in time.
+
+    Returns a tensor (n, 1, S, S) in 8-bit units, reduced to ``size_px`` by area averaging when smaller than the store's.
+
+    Raises
+    ------
+    StoreError
+        The training partitions hold no no-flare instance.
+    """
+    idx = store.index[(store.index["target"] == 0) & store.index["partition"].isin(FOLDS.get(fold, (1, 2, 3, 4)))]
+    if len(idx) == 0:
+        raise StoreError(f"{store.path}: no no-flare training instance of fold {fold} for a Deep SHAP background")
+    take = np.sort(idx.iloc[np.linspace(0, len(idx) - 1, n).astype(int)]["slot"].to_numpy())
+    x = torch.from_numpy(np.asarray(store.images[take]).astype(np.float32))[:, None]
+    if size_px and x.shape[-1] != size_px:
+        x = torch.nn.functional.avg_pool2d(x, x.shape[-1] // size_px)
+    return x
+
+
 def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanations"), background_store=None,
-                  n_background: int = 8, n_steps: int = 50) -> list[dict]:
+                  n_background: int = 8, n_steps: int = 50, synthetic_background: bool = False) -> list[dict]:
     """Explain magnetogram files with a checkpoint: writes ``NAME_METHOD.npy`` and ``NAME.png`` per input.
 
-    Deep SHAP's background is ``n_background`` no-flare training images from
-    ``background_store`` or the checkpoint's own store when it exists, else
-    field-free disks.
+    Deep SHAP's background is ``n_background`` no-flare training images of
+    ``background_store``, or of the training store recorded (by absolute path)
+    in the checkpoint. The result never depends on the working directory.
+
+    Raises
+    ------
+    StoreError
+        Deep SHAP is asked for and no background store can be opened, unless
+        ``synthetic_background`` allows field-free disks with noise instead.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .forecast import Forecaster
-    from .plots import plot_attribution
-
-    fc = Forecaster(checkpoint)
+    model, meta = model_from_checkpoint(checkpoint)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    background = _background(fc, background_store, n_background)
+    background = None
+    if "deepshap" in methods:
+        try:
+            store = open_store(background_store or meta.store_path)
+            background = deepshap_background(store, meta.fold or 1, n_background, meta.image_size_px)
+        except StoreError as exc:
+            if not synthetic_background:
+                raise StoreError(f"{exc} (Deep SHAP background; pass --background STORE, or --synthetic-background "
+                                 "for field-free disks)") from None
     results = []
     for p in map(Path, paths):
-        x, m = fc.image_tensor(p)
-        ex = explain(fc.model, x, methods, background=background, n_steps=n_steps)
+        m = read_magnetogram(p, size_px=meta.image_size_px)
+        x = torch.from_numpy(m.data.astype(np.float32))[None, None]
+        ex = explain(model, x, methods, background=background, n_steps=n_steps)
         stem = p.name.split(".")[0]
         files = {}
         for k, a in ex.maps.items():
@@ -271,30 +298,8 @@ def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanat
         png = out / f"{stem}.png"
         fig.savefig(png, dpi=90)
         plt.close(fig)
-        results.append({"maps": files, "figure": str(png), "probability": float(ex.probabilities[0]),
+        results.append({"input": str(p), "maps": files, "figure": str(png), "probability": float(ex.probabilities[0]),
+                        "background": "store" if background is not None else "synthetic",
                         "ig_completeness_delta": float(ex.ig_delta[0]) if ex.ig_delta is not None else None,
                         "shape": list(next(iter(ex.maps.values())).shape[1:])})
     return results
-
-
-def _background(fc, store_path, n: int):
-    from .store import open_store
-    from .errors import StoreError
-    from .training import FOLDS
-
-    path = store_path or fc.store.get("path")
-    if not path:
-        return None
-    try:
-        st = open_store(path)
-    except StoreError:
-        return None
-    fold = fc.ck_info.get("fold") or 1
-    idx = st.index[(st.index["target"] == 0) & st.index["partition"].isin(FOLDS.get(fold, (1, 2, 3, 4)))]
-    if len(idx) == 0:
-        return None
-    take = idx.iloc[np.linspace(0, len(idx) - 1, n).astype(int)]["slot"].to_numpy()
-    x = torch.from_numpy(np.asarray(st.images[np.sort(take)]).astype(np.float32))[:, None]
-    if x.shape[-1] != fc.size_px:
-        x = torch.nn.functional.avg_pool2d(x, x.shape[-1] // fc.size_px)
-    return x

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CorruptFileError, HeaderError, MagnetogramError, WrongProductError
+from ..errors import CorruptFileError, HeaderError, MagnetogramError, WrongProductError
+from .geometry import disk_mask
 
 __all__ = [
     "Magnetogram",
@@ -103,7 +104,6 @@ class Magnetogram:
     @property
     def disk_mask(self) -> np.ndarray:
         """Boolean mask of the pixels on the solar disk."""
-        from .geometry import disk_mask
 
         return disk_mask(self.data.shape[0], self.meta.disk_center_px, self.meta.disk_radius_px)
 

@@ -11,6 +11,8 @@ and reader threads prepare the next batches while the model works.
 """
 from __future__ import annotations
 
+from ..errors import InputError
+
 import collections
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -37,18 +39,24 @@ class StoreDataset(torch.utils.data.Dataset):
         Which tri-monthly partitions (1-4) to use.
     image_size : int, optional
         Output size; smaller than the store's by an integer factor (area average).
+    rows : array of bool, optional
+        A further selection over ``store.index`` (for example an inner
+        validation split carved from the training partitions).
 
     Items are pairs: a float32 image of shape (1, S, S) in 8-bit units, and the integer target.
     """
 
-    def __init__(self, store: Store, partitions=(1, 2, 3, 4), image_size: int | None = None) -> None:
+    def __init__(self, store: Store, partitions=(1, 2, 3, 4), image_size: int | None = None, rows: np.ndarray | None = None) -> None:
         self.store = store
-        self.index = store.index[store.index["partition"].isin(list(partitions))].reset_index(drop=True)
+        keep = store.index["partition"].isin(list(partitions)).to_numpy()
+        if rows is not None:
+            keep &= np.asarray(rows, bool)
+        self.index = store.index[keep].reset_index(drop=True)
         self.slots = self.index["slot"].to_numpy()
         self.targets = self.index["target"].to_numpy().astype(np.int64)
         self.image_size = image_size or store.size_px
         if store.size_px % self.image_size:
-            raise ValueError(f"image_size {self.image_size} must divide the store's {store.size_px}")
+            raise InputError(f"image_size {self.image_size} must divide the store's {store.size_px}")
 
     def __len__(self) -> int:
         return len(self.slots)

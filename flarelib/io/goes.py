@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import GoesClassError
+from ..errors import GoesClassError
 
 __all__ = ["CLASS_EXPONENT", "parse_goes_class", "format_goes_class", "goes_letter", "M1_FLUX_WM2"]
 

@@ -1,0 +1,4 @@
+"""The embedded data set: a simulated Sun (full-disk magnetograms, GOES flares) with a known oracle."""
+from .simulator import SimConfig, Simulator, simulate_to_jp2, simulate_to_store
+
+__all__ = ["SimConfig", "Simulator", "simulate_to_store", "simulate_to_jp2"]

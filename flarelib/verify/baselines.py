@@ -1,0 +1,160 @@
+"""Baselines a forecaster gets for free, scored by the same code and fold protocol as the model.
+
+* **climatology**: the training folds' base rate, for every instant (the
+  reference forecast of the Brier skill score);
+* **persistence**: "yes" when a >= M1.0 flare started in (t - 24 h, t], that
+  is, when the window of the instant 24 h earlier was positive;
+* **graded persistence**: a probability from the previous window's largest
+  flare (log10 peak flux, a floor of 1e-9 W m^-2 for none), a logistic
+  regression fitted on the training folds;
+* **image features**: a logistic regression on quantities measured on the
+  magnetogram itself inside the disk given by the image header: total
+  unsigned flux above a noise floor, strong-field area, and a Schrijver-R-like
+  measure of strong-field flux next to strong opposite polarity (a
+  polarity-inversion-line proxy), fitted on the training folds.
+
+The persistence family works from the labels alone: the previous window of an
+instant is the index row exactly 24 h earlier; instants without one are left
+out and counted (``n_left_out``), never guessed. Fitted baselines choose their
+decision threshold where the training folds' TSS is largest
+(:func:`~flarelib.verify.metrics.best_threshold`), never on the fold they
+are scored on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import binary_dilation
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from tqdm import tqdm
+
+from ..data.labels import FOLDS
+from ..data.store import Store
+from ..errors import InputError
+from ..io.geometry import disk_mask
+from ..io.magnetogram import uint8_to_gauss
+from .metrics import best_threshold
+
+__all__ = ["BASELINES", "BaselineForecast", "previous_window", "persistence", "climatology", "graded_persistence",
+           "image_features", "fit_and_forecast", "NOISE_FLOOR_G", "STRONG_FIELD_G"]
+
+BASELINES = ("climatology", "persistence", "graded-persistence", "image-features")
+#: |B| below which a pixel counts as noise (HMI's LOS noise is about 10 G; Helioviewer's byte is ~2 G).
+NOISE_FLOOR_G = 25.0
+#: |B| of strong (plage and spot) field, the level of Schrijver's (2007) strong-field masks (150 G).
+STRONG_FIELD_G = 150.0
+#: Floor of the previous window's peak flux when it had no flare (W m^-2; below A1.0).
+FLUX_FLOOR_WM2 = 1e-9
+
+
+@dataclass
+class BaselineForecast:
+    """Per-fold prediction frames of a baseline (``timestamp, flare_prob, target, max_class, fl_lon, fl_lat, partition``),
+    the decision threshold of each fold, and the instants left out."""
+
+    name: str
+    frames: list
+    thresholds: list
+    n_left_out: int
+
+
+def previous_window(index: pd.DataFrame, lag_h: float = 24.0) -> pd.DataFrame:
+    """For each instant, the ``target`` and ``peak_flux_wm2`` of the instant ``lag_h`` hours earlier (NaN when absent)."""
+    t = pd.to_datetime(index["timestamp"])
+    prev = index.assign(timestamp=t + pd.Timedelta(hours=lag_h))[["timestamp", "target", "peak_flux_wm2"]]
+    prev = prev.drop_duplicates("timestamp").set_index("timestamp")
+    got = prev.reindex(t)
+    return pd.DataFrame({"prev_target": got["target"].to_numpy(float), "prev_peak_flux_wm2": got["peak_flux_wm2"].to_numpy(float)},
+                        index=index.index)
+
+
+def _frame(sub: pd.DataFrame, prob: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": pd.to_datetime(sub["timestamp"]).to_numpy(), "flare_prob": np.asarray(prob, float),
+                         "target": sub["target"].to_numpy(int), "max_class": sub["max_class"].fillna("").astype(str).to_numpy(),
+                         "fl_lon": sub["fl_lon"].to_numpy(float), "fl_lat": sub["fl_lat"].to_numpy(float),
+                         "partition": sub["partition"].to_numpy(int)})
+
+
+def _folds(index: pd.DataFrame) -> list[int]:
+    return [k for k in (1, 2, 3, 4) if (index["partition"] == k).any()]
+
+
+def climatology(index: pd.DataFrame) -> BaselineForecast:
+    """The training folds' base rate for every instant of each fold (threshold 0.5: never "yes")."""
+    frames = []
+    for k in _folds(index):
+        train = index[index["partition"].isin(FOLDS[k])]
+        sub = index[index["partition"] == k]
+        frames.append(_frame(sub, np.full(len(sub), train["target"].mean())))
+    return BaselineForecast("climatology", frames, [0.5] * len(frames), 0)
+
+
+def persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineForecast:
+    """"Yes" (probability 1) when the window ``lag_h`` hours earlier was positive; instants without it left out."""
+    prev = previous_window(index, lag_h)
+    have = prev["prev_target"].notna()
+    frames = [_frame(index[(index["partition"] == k) & have], prev.loc[(index["partition"] == k) & have, "prev_target"])
+              for k in _folds(index)]
+    return BaselineForecast("persistence", frames, [0.5] * len(frames), int((~have).sum()))
+
+
+def fit_and_forecast(name: str, index: pd.DataFrame, features: pd.DataFrame, usable: pd.Series) -> BaselineForecast:
+    """Logistic regression on ``features`` fitted on the training folds of each fold; threshold of best training TSS."""
+    frames, thresholds = [], []
+    for k in _folds(index):
+        tr = usable & index["partition"].isin(FOLDS[k])
+        te = usable & (index["partition"] == k)
+        y = index.loc[tr, "target"].to_numpy(int)
+        if len(np.unique(y)) < 2:
+            raise InputError(f"{name}: the training folds of fold {k} hold only one class; nothing to fit")
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(features.loc[tr].to_numpy(), y)
+        thresholds.append(best_threshold(y, clf.predict_proba(features.loc[tr].to_numpy())[:, 1])["threshold"])
+        frames.append(_frame(index[te], clf.predict_proba(features.loc[te].to_numpy())[:, 1]))
+    return BaselineForecast(name, frames, thresholds, int((~usable).sum()))
+
+
+def graded_persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineForecast:
+    """Probability from the log10 peak flux of the window ``lag_h`` hours earlier, fitted on the training folds."""
+    prev = previous_window(index, lag_h)
+    have = prev["prev_target"].notna()
+    x = pd.DataFrame({"log_prev_peak_flux": np.log10(prev["prev_peak_flux_wm2"].fillna(FLUX_FLOOR_WM2).clip(lower=FLUX_FLOOR_WM2))},
+                     index=index.index)
+    return fit_and_forecast("graded-persistence", index, x, have)
+
+
+def magnetogram_features(image_u8: np.ndarray, disk: tuple[float, float, float], noise_floor_g: float = NOISE_FLOOR_G,
+                         strong_g: float = STRONG_FIELD_G) -> dict:
+    """Field quantities of one 8-bit magnetogram inside its disk (from the header geometry, never pixel > 0).
+
+    Returns ``unsigned_flux`` (sum of |B| above the noise floor, G px^2 at
+    this resolution), ``strong_area`` (pixels with |B| >= ``strong_g``) and
+    ``pil_flux`` (sum of |B| over strong pixels within 2 px of strong field
+    of the opposite sign, a Schrijver-R-like measure), each log1p-transformed.
+    """
+    b = uint8_to_gauss(image_u8)
+    on = disk_mask(image_u8.shape[0], disk[:2], disk[2])
+    absb = np.abs(b) * on
+    pos = (b >= strong_g) & on
+    neg = (b <= -strong_g) & on
+    st = np.ones((5, 5), bool)
+    pil = (binary_dilation(pos, st) & neg) | (binary_dilation(neg, st) & pos)
+    return {"unsigned_flux": float(np.log1p(absb[absb >= noise_floor_g].sum())),
+            "strong_area": float(np.log1p((pos | neg).sum())),
+            "pil_flux": float(np.log1p(absb[pil].sum()))}
+
+
+def store_features(store: Store, progress: bool = True) -> pd.DataFrame:
+    """:func:`magnetogram_features` of every usable image of a store (rows aligned with ``store.index``)."""
+    rows = [magnetogram_features(store.image(i), store.disk(i))
+            for i in tqdm(range(len(store)), desc="image features", unit="img", disable=not progress)]
+    return pd.DataFrame(rows, index=store.index.index)
+
+
+def image_features(store: Store, progress: bool = True) -> BaselineForecast:
+    """Logistic regression on :func:`store_features`, fitted on the training folds."""
+    feats = store_features(store, progress)
+    return fit_and_forecast("image-features", store.index, feats, pd.Series(True, index=store.index.index))

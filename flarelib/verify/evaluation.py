@@ -1,0 +1,213 @@
+"""Evaluation of prediction files: ours, or the reference study's published ones joined to their labels.
+
+A prediction file has at least ``timestamp, flare_prob, target`` (the published
+schema); ours also carry ``max_class, fl_lon, fl_lat`` (the window's largest
+flare). Published predictions are joined to their label files row by row, in
+order (the timestamp may be a bare time or an image path, relative or absolute),
+and the join is checked.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.labels import read_index, timestamp_from_path
+from ..errors import CatalogError, InputError
+from .calibration import cross_fit
+from .metrics import (
+    best_threshold,
+    brier_skill_score,
+    check_probabilities,
+    check_targets,
+    false_alarms_by_class,
+    recall_by_class_and_region,
+    recall_by_longitude,
+    reliability,
+    roc_auc,
+    skill_scores,
+    threshold_sweep,
+)
+from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, limb_recall_intervals
+
+__all__ = ["read_predictions", "evaluate", "best_tss_per_fold", "training_fold_thresholds", "summarise"]
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    try:
+        return pd.to_datetime(values, format="mixed")
+    except (ValueError, TypeError):
+        return pd.Series([timestamp_from_path(v) for v in values], index=values.index)
+
+
+def read_predictions(path: str | Path, labels: str | Path | None = None) -> pd.DataFrame:
+    """Read a prediction CSV, joined to a label index when given.
+
+    Raises
+    ------
+    CatalogError
+        Missing columns, or labels that do not match the predictions row by row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: no such prediction file")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = {"timestamp", "flare_prob", "target"} - set(df.columns)
+    if missing:
+        raise CatalogError(f"{path}: not a prediction file, missing columns {sorted(missing)}")
+    try:
+        df["target"] = check_targets(df["target"], "target")
+        df["flare_prob"] = check_probabilities(df["flare_prob"], "flare_prob")
+    except ValueError as exc:
+        raise CatalogError(f"{path}: column {exc}") from None
+    df["timestamp"] = _parse_timestamps(df["timestamp"].astype(str))
+    if labels is not None:
+        lab = read_index(labels)
+        if len(lab) != len(df):
+            raise CatalogError(f"{path}: {len(df)} rows but labels {labels} have {len(lab)}")
+        if not (lab["target"].to_numpy() == df["target"].to_numpy()).all():
+            raise CatalogError(f"{path}: targets differ from those of {labels}: not the same rows")
+        dt = np.abs((pd.to_datetime(lab["timestamp"]).to_numpy() - df["timestamp"].to_numpy()) / np.timedelta64(1, "m"))
+        if np.nanmax(dt) > 30:
+            raise CatalogError(f"{path}: timestamps differ from those of {labels} by up to {np.nanmax(dt):.0f} min")
+        for c in ("max_class", "fl_lon", "fl_lat", "partition"):
+            df[c] = lab[c].to_numpy()
+    for c in ("max_class", "fl_lon", "fl_lat"):
+        if c not in df:
+            df[c] = np.nan if c != "max_class" else ""
+    df["max_class"] = df["max_class"].fillna("").astype(str)
+    df["source"] = str(path)
+    return df
+
+
+def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, names: list[str] | None = None, bootstrap: int = 0,
+             seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS, calibrate: str | None = None) -> dict:
+    """Skill per file (fold) and overall, near-limb analysis, probabilistic scores, optionally with intervals.
+
+    Parameters
+    ----------
+    frames : list of DataFrame
+        One per fold: ``timestamp, flare_prob, target, max_class, fl_lon, fl_lat``.
+    threshold : float or list of float
+        Decision threshold, or one per fold (chosen without the fold, e.g. on the training folds).
+    bootstrap : int
+        Resamples for 95 % intervals (0: none): day blocks for TSS, HSS, AUC,
+        BSS; distinct flares for near-limb recall (:mod:`flarelib.verify.uncertainty`).
+    calibrate : {'isotonic', 'platt'}, optional
+        Also score probabilities calibrated by a map cross-fitted on the other
+        folds, under the key ``calibrated``.
+
+    Returns
+    -------
+    dict
+        ``folds`` (per file: name, n, confusion, tss, hss, auc, bss), ``tss_mean``,
+        ``tss_sd``, ``hss_mean``, ``hss_sd`` (sample standard deviation over folds),
+        ``near_limb`` ({C, M, X}: central/limb recall and counts, pooled),
+        ``by_longitude``, ``false_alarms``, ``reliability``, ``sweep`` (pooled),
+        ``auc``, ``bss`` (pooled), ``threshold``; with ``bootstrap``: ``tss_ci``,
+        ``hss_ci``, ``auc_ci``, ``bss_ci`` and, per near-limb class, ``n_flares``
+        and ``limb_recall_ci``; with ``calibrate``: ``calibrated`` (the same
+        fields for the calibrated probabilities).
+    """
+    if not frames:
+        raise InputError("nothing to evaluate: no prediction frames")
+    names = names or [str(f["source"].iloc[0]) if "source" in f else f"fold{i + 1}" for i, f in enumerate(frames)]
+    ths = [float(v) for v in np.broadcast_to(np.asarray(threshold, float), (len(frames),))]
+    for name, f, th in zip(names, frames, ths):
+        check_targets(f["target"], f"{name}: target")
+        check_probabilities(f["flare_prob"], f"{name}: flare_prob")
+        if not 0.0 <= th <= 1.0:
+            raise InputError(f"threshold must be in [0, 1], got {th}")
+    folds = []
+    for name, f, th in zip(names, frames, ths):
+        y = f["target"].to_numpy()
+        p = f["flare_prob"].to_numpy()
+        s = skill_scores(y, p >= th)
+        folds.append({"name": name, "n": int(len(f)), "threshold": th, **s, "auc": roc_auc(y, p), "bss": brier_skill_score(y, p)})
+    allf = pd.concat([f.assign(pred=(f["flare_prob"] >= th).astype(int)) for f, th in zip(frames, ths)], ignore_index=True)
+    tss = np.array([f["tss"] for f in folds])
+    hss = np.array([f["hss"] for f in folds])
+    sd = lambda a: float(np.std(a, ddof=1)) if len(a) > 1 else float("nan")  # noqa: E731
+    y, p = allf["target"].to_numpy(), allf["flare_prob"].to_numpy()
+    res = {
+        "threshold": threshold if np.ndim(threshold) == 0 else ths,
+        "folds": folds,
+        "tss_mean": float(tss.mean()),
+        "tss_sd": sd(tss),
+        "hss_mean": float(hss.mean()),
+        "hss_sd": sd(hss),
+        "pooled": skill_scores(y, allf["pred"].to_numpy()),
+        "auc": roc_auc(y, p),
+        "bss": brier_skill_score(y, p),
+        "near_limb": recall_by_class_and_region(allf),
+        "by_longitude": recall_by_longitude(allf).to_dict(orient="records"),
+        "false_alarms": false_alarms_by_class(allf).reset_index(names="max_class").to_dict(orient="records"),
+        "reliability": reliability(y, p).to_dict(orient="records"),
+        "sweep": threshold_sweep(y, p, np.round(np.arange(0.05, 1.0, 0.05), 2))[["threshold", "tss", "hss"]].to_dict(orient="records"),
+    }
+    if bootstrap:
+        res.update(bootstrap_scores(frames, ths, n_boot=bootstrap, seed=seed, block_days=block_days))
+        for c, v in limb_recall_intervals(allf, n_boot=bootstrap, seed=seed).items():
+            res["near_limb"][c].update(v)
+    if calibrate:
+        cal = cross_fit([f["target"].to_numpy() for f in frames], [f["flare_prob"].to_numpy() for f in frames], calibrate)
+        cal_frames = [f.assign(flare_prob=c) for f, c in zip(frames, cal)]
+        sub = evaluate(cal_frames, ths, names, bootstrap=bootstrap, seed=seed, block_days=block_days)
+        res["calibrated"] = {"method": calibrate, "cross_fitted": "each fold by a map fitted on the other folds",
+                             **{k: sub[k] for k in sub if k in CALIBRATED_KEYS}}
+    return res
+
+
+#: The fields of a ``calibrated`` result.
+CALIBRATED_KEYS = ("folds", "tss_mean", "tss_sd", "hss_mean", "hss_sd", "auc", "bss", "reliability", "tss_ci", "hss_ci", "auc_ci", "bss_ci")
+
+
+def best_tss_per_fold(frames: list[pd.DataFrame], score: pd.Series) -> list[float]:
+    """TSS at its best threshold of a ranking score on each fold's instants.
+
+    ``score`` is indexed by timestamp (an oracle's probability, a diagnostic
+    score); each frame gives the instants (``timestamp``) and their ``target``.
+    The best threshold is chosen on the fold itself: a ceiling to compare a
+    model's TSS at a fixed threshold with, not a forecast.
+    """
+    return [best_threshold(f["target"].to_numpy(), score.reindex(f["timestamp"]).to_numpy())["tss"] for f in frames]
+
+
+def training_fold_thresholds(frames: list[pd.DataFrame], column: str = "flare_prob") -> list[float]:
+    """For each fold k, the TSS-optimal threshold of ``column`` on the *other* folds' instants (never on fold k).
+
+    For scores that are not probabilities of the event (oracles, diagnostic
+    scores, baselines): a threshold chosen without the fold it is applied to.
+    """
+    out = []
+    for k in range(len(frames)):
+        others = pd.concat([f for j, f in enumerate(frames) if j != k], ignore_index=True)
+        out.append(best_threshold(others["target"].to_numpy(), others[column].to_numpy())["threshold"])
+    return out
+
+
+def summarise(result: dict) -> str:
+    """Plain-text report of :func:`evaluate`'s result."""
+    lines = [f"threshold {result['threshold']}"]
+    ci = lambda k: f" [{result[k][0]:.2f}, {result[k][1]:.2f}]" if k in result else ""  # noqa: E731
+    for f in result["folds"]:
+        lines.append(f"  {Path(f['name']).name:<28} n={f['n']:>6}  TSS {f['tss']:.3f}  HSS {f['hss']:.3f}  "
+                     f"AUC {f['auc']:.3f}  TP {f['tp']} FP {f['fp']} FN {f['fn']} TN {f['tn']}")
+    lines.append(f"TSS {result['tss_mean']:.2f} +/- {result['tss_sd']:.2f}{ci('tss_ci')}   HSS {result['hss_mean']:.2f} +/- "
+                 f"{result['hss_sd']:.2f}{ci('hss_ci')}   AUC {result['auc']:.3f}{ci('auc_ci')}   BSS {result['bss']:.3f}{ci('bss_ci')}")
+    if "calibrated" in result:
+        c = result["calibrated"]
+        lines.append(f"calibrated ({c['method']}, cross-fitted): BSS {c['bss']:.3f}   AUC {c['auc']:.3f}")
+    for c in ("X", "M", "C"):
+        r = result["near_limb"][c]
+        word = "recall" if c != "C" else "forecast positive"
+        extra = ""
+        if "limb_recall_ci" in r:
+            extra = f" [{r['limb_recall_ci'][0]:.2f}, {r['limb_recall_ci'][1]:.2f}] from {r['n_flares']} flares"
+        lines.append(f"  {c}: {word} central {r['central_recall']:.2f} (n={r['n_central']})  near-limb {r['limb_recall']:.2f} "
+                     f"(n={r['n_limb']}){extra}")
+    return "\n".join(lines)
