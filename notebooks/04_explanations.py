@@ -69,10 +69,10 @@ import torch
 
 from flarelib import parse_goes_class, read_magnetogram
 from flarelib.data.store import open_store
-from flarelib.explain.attribution import METHODS, agreement, cascading_randomisation, explain, localisation
+from flarelib.explain.attribution import METHODS, agreement, cascading_randomisation, deepshap_background, explain, localisation
 from flarelib.io.download import fetch_reference
-from flarelib.io.geometry import stonyhurst_to_pixel
-from flarelib.model.training import FOLDS, model_from_checkpoint
+from flarelib.io.geometry import disk_mask, stonyhurst_to_pixel
+from flarelib.model.checkpoint import model_from_checkpoint
 from flarelib.plots import plot_attribution, show_magnetogram
 from flarelib.sim.simulator import largest_flare_regions, simulated_meta, simulator_of_store
 from flarelib.verify.metrics import LIMB_DEG
@@ -81,10 +81,10 @@ from flarelib.verify.metrics import LIMB_DEG
 # ## 1. The model and the instances to explain
 
 # %%
-ckpt = Path(run_dir) / f"fold{fold}" / "best.pt"
+ckpt = Path(run_dir) / f"fold{fold}" / "model.pt"
 if not ckpt.is_file():
     raise FileNotFoundError(f"{ckpt} does not exist: run chapter 2 (02_training) for fold {fold} first")
-model, ck = model_from_checkpoint(ckpt)
+model, meta_ck = model_from_checkpoint(ckpt)
 store = open_store(data_path)
 preds = pd.read_csv(Path(run_dir) / f"fold{fold}" / "predictions.csv", parse_dates=["timestamp"])
 preds["pred"] = (preds["flare_prob"] >= 0.5).astype(int)
@@ -109,34 +109,37 @@ for kind in ("TP", "FP", "FN"):
 print(f"{len(chosen)} instances chosen")
 
 # %%
-slot_of = dict(zip(store.index["timestamp"], store.index["slot"]))
-x = torch.from_numpy(np.stack([store.images[slot_of[r.timestamp]] for _, _, r in chosen]).astype(np.float32))[:, None] if chosen else None
-bg_idx = store.index[(store.index.target == 0) & store.index.partition.isin(FOLDS[fold])]
-bg_slots = np.sort(bg_idx["slot"].to_numpy()[np.linspace(0, len(bg_idx) - 1, n_background).astype(int)])
-background = torch.from_numpy(np.asarray(store.images[bg_slots]).astype(np.float32))[:, None]
+pos_of = dict(zip(store.index["timestamp"], range(len(store))))
+positions = [pos_of[r.timestamp] for _, _, r in chosen]
+x = torch.from_numpy(np.stack([store.image(i) for i in positions]).astype(np.float32))[:, None] if chosen else None
+# the disk of each image from its header geometry (a saturated negative umbra is 0 like the sky: never pixel > 0)
+disks = [disk_mask(store.size_px, store.disk(i)[:2], store.disk(i)[2]) for i in positions]
+background = deepshap_background(store, fold, n_background)
 ex = explain(model, x, background=background, n_steps=ig_steps) if chosen else None
 
 # %% [markdown]
 # ## 2. The three methods side by side
 
 # %%
-def flare_xy(r):
-    i = int(sim.times.searchsorted(r.timestamp)) if sim is not None else None
-    meta = simulated_meta(sim, i)
+def flare_xy(r, pos):
+    """The flare's pixel position (simulated data: through the frame's geometry and sunpy), and the disk centre and radius."""
+    cx, cy, rad = store.disk(pos)
+    if sim is None:  # real data: the store keeps the disk, not the observer's ephemeris; no marker
+        return None, (cx, cy), rad
+    meta = simulated_meta(sim, int(sim.times.searchsorted(r.timestamp)))
     fx, fy, vis = stonyhurst_to_pixel([r.fl_lon], [r.fl_lat], meta)
-    return (float(fx[0]), float(fy[0])) if vis[0] else None, meta
+    return ((float(fx[0]), float(fy[0])) if vis[0] else None), (cx, cy), rad
 
 
 if chosen:
     fig, axes = plt.subplots(len(chosen), 4, figsize=(13, 3.3 * len(chosen)), squeeze=False)
     for row, (kind, where, r) in enumerate(chosen):
-        xy, meta = flare_xy(r)
+        xy, centre, rad = flare_xy(r, positions[row])
         img = x[row, 0].numpy()
-        show_magnetogram(img, meta.disk_center_px, meta.disk_radius_px, ax=axes[row, 0], marker_px=xy,
+        show_magnetogram(img, centre, rad, ax=axes[row, 0], marker_px=xy,
                          title=f"{kind} {where}: {r.max_class or 'none'} at {r.fl_lon:.0f}°, p={r.flare_prob:.2f}")
         for col, m in enumerate(METHODS, start=1):
-            plot_attribution(img, ex.maps[m][row], ax=axes[row, col], title=m, center_px=meta.disk_center_px,
-                             radius_px=meta.disk_radius_px, marker_px=xy)
+            plot_attribution(img, ex.maps[m][row], ax=axes[row, col], title=m, center_px=centre, radius_px=rad, marker_px=xy)
     plt.tight_layout()
     plt.show()
 
@@ -154,7 +157,7 @@ if chosen:
 rows = []
 if chosen:
     for k in range(len(chosen)):
-        disk = x[k, 0].numpy() > 0
+        disk = disks[k]
         for a, b in combinations(METHODS, 2):
             rows.append({"pair": f"{a} / {b}", **agreement(ex.maps[a][k], ex.maps[b][k], disk)})
 agree = pd.DataFrame(rows).groupby("pair").mean().round(3) if rows else pd.DataFrame()
@@ -176,7 +179,7 @@ if chosen and sim is not None:
         region = sim.region_masks(i) == r.region_id
         if not region.any():
             continue  # the region is behind the limb: nothing to point at
-        disk = x[k, 0].numpy() > 0
+        disk = disks[k]
         for m in METHODS:
             rows.append({"method": m, "kind": kind, "where": where, **localisation(ex.maps[m][k], region, disk)})
 loc = pd.DataFrame(rows)
@@ -194,7 +197,8 @@ else:
 # ## 5. Do they depend on the model? Cascading randomisation
 
 # %%
-rand = pd.DataFrame(cascading_randomisation(model, x[:n_randomisation], background=background, n_steps=max(4, ig_steps // 2)))
+rand = pd.DataFrame(cascading_randomisation(model, x[:n_randomisation], background=background, n_steps=max(4, ig_steps // 2),
+                                            disks=np.stack(disks[:n_randomisation])))
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for m, g in rand.groupby("method"):
     ax.plot(g["layers_randomised"], g["spearman"], marker="o", label=m)
@@ -221,7 +225,7 @@ if ex is not None and ex.ig_delta is not None:
     with torch.no_grad():
         from flarelib.explain.attribution import field_free_baseline
 
-        change = (model.logits(x)[:, 1] - model.logits(field_free_baseline(x))[:, 1]).abs().numpy()
+        change = (model(x)[:, 1] - model(field_free_baseline(x))[:, 1]).abs().numpy()
     print(f"Integrated Gradients completeness delta: median |delta| {np.median(np.abs(ex.ig_delta)):.2e}, "
           f"{np.median(np.abs(ex.ig_delta) / np.maximum(change, 1e-9)):.1%} of the logit change from the field-free disk")
 
@@ -240,9 +244,8 @@ for ax, m in zip(axes[1:], METHODS):
     plot_attribution(real.data, exr.maps[m][0], ax=ax, title=m, center_px=real.meta.disk_center_px, radius_px=real.meta.disk_radius_px)
 plt.tight_layout()
 plt.show()
-pd.DataFrame([{"method": m, "peak x (px)": int(np.unravel_index(np.argmax(np.where(real.data > 0, exr.maps[m][0], -np.inf)), xr.shape[2:])[1]),
-               "peak y (px)": int(np.unravel_index(np.argmax(np.where(real.data > 0, exr.maps[m][0], -np.inf)), xr.shape[2:])[0])}
-              for m in METHODS])
+peaks = {m: np.unravel_index(np.argmax(np.where(real.disk_mask, exr.maps[m][0], -np.inf)), xr.shape[2:]) for m in METHODS}
+pd.DataFrame([{"method": m, "peak x (px)": int(peaks[m][1]), "peak y (px)": int(peaks[m][0])} for m in METHODS])
 
 # %% [markdown]
 # *Figure 4.3: the model trained on the simulated Sun applied to the real magnetogram of 2022-08-02, with its
@@ -255,5 +258,5 @@ pd.DataFrame([{"method": m, "peak x (px)": int(np.unravel_index(np.argmax(np.whe
 # - Agreement, localisation against the true flaring region, and the randomisation test are measured, not assumed.
 #
 # ## What's next
-# Operational use: `flarelib forecast --checkpoint best.pt LATEST.jp2 --explain` issues the forecast with its
+# Operational use: `flarelib forecast --checkpoint model.pt LATEST.jp2 --explain` issues the forecast with its
 # three maps.

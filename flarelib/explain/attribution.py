@@ -200,16 +200,18 @@ def _layers_top_down(model: FullDiskAlexNet) -> list[tuple[str, nn.Module]]:
 
 
 def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, background=None, n_steps: int = 20,
-                            seed: int = 0) -> list[dict]:
+                            seed: int = 0, disks: np.ndarray | None = None) -> list[dict]:
     """Adebayo et al. (2018): randomise the layers from the top down and compare the maps with the original ones.
 
     Returns rows ``{"layers_randomised", "layer", "method", "spearman"}`` with the Spearman
     rank correlation (on the disk, absolute values, averaged over images) between
     the map of the progressively randomised model and the trained model's map.
+    ``disks`` (N, H, W) are the images' disk masks from their header geometry.
     A method whose similarity stays high does not depend on what the model learned.
     """
     ref = explain(model, images, methods, background=background, n_steps=n_steps).maps
-    disk = (images[:, 0] > 0).numpy()
+    # the disk from the images' header geometry when given; else non-zero pixels (which misses saturated negative umbrae)
+    disk = np.asarray(disks, bool) if disks is not None else (images[:, 0] > 0).numpy()
     work = copy.deepcopy(model)
     g = torch.Generator().manual_seed(seed)
     rows = []

@@ -82,6 +82,18 @@ REFERENCE_FILES: dict[str, tuple[str, str]] = {
             ),
         )
     },
+    **{
+        f"pandey2023/training_logs/fold{k}_log.csv": (f"{_PANDEY}/modeling/trained_models/results/fold{k}_new.csv", h)
+        for k, h in zip(
+            (1, 2, 3, 4),
+            (
+                "1d804a4beba727d6f2ce5ce3866c8fc97dadd436b6011f52f4e71001f31fca3b",
+                "d5724362c37617b192e3832dfc160ce6b8349a77bab9e851fcc5a78e504a040d",
+                "9308280574a50574df8d3f3c142596f3800980ffd9d33b74452e047f3361505d",
+                "1344da7ecd27e5938449aa05f016be1bef9aa9bccf0a8a395a7f151ec479eb58",
+            ),
+        )
+    },
 }
 
 
@@ -326,7 +338,7 @@ def shared_data_dir() -> Path | None:
     env = os.environ.get("FLARELIB_DATA")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # the project folder (flarelib/io/download.py)
     for cand in (here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
         if cand.is_dir():
             return cand

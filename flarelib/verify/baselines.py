@@ -39,7 +39,8 @@ from ..io.geometry import disk_mask
 from ..io.magnetogram import uint8_to_gauss
 from .metrics import best_threshold
 
-__all__ = ["BASELINES", "BaselineForecast", "previous_window", "persistence", "climatology", "graded_persistence",
+__all__ = ["BASELINES", "BaselineForecast", "previous_window", "from_scores", "store_features", "magnetogram_features",
+           "persistence", "climatology", "graded_persistence",
            "image_features", "fit_and_forecast", "NOISE_FLOOR_G", "STRONG_FIELD_G"]
 
 BASELINES = ("climatology", "persistence", "graded-persistence", "image-features")
@@ -60,6 +61,11 @@ class BaselineForecast:
     frames: list
     thresholds: list
     n_left_out: int
+
+    def only(self, folds) -> BaselineForecast:
+        """The same forecast restricted to some folds (partitions)."""
+        keep = [i for i, f in enumerate(self.frames) if int(f["partition"].iloc[0]) in set(folds)]
+        return BaselineForecast(self.name, [self.frames[i] for i in keep], [self.thresholds[i] for i in keep], self.n_left_out)
 
 
 def previous_window(index: pd.DataFrame, lag_h: float = 24.0) -> pd.DataFrame:
@@ -115,6 +121,28 @@ def fit_and_forecast(name: str, index: pd.DataFrame, features: pd.DataFrame, usa
         thresholds.append(best_threshold(y, clf.predict_proba(features.loc[tr].to_numpy())[:, 1])["threshold"])
         frames.append(_frame(index[te], clf.predict_proba(features.loc[te].to_numpy())[:, 1]))
     return BaselineForecast(name, frames, thresholds, int((~usable).sum()))
+
+
+def from_scores(name: str, index: pd.DataFrame, scores: pd.Series) -> BaselineForecast:
+    """A ranking score per instant (an oracle, a diagnostic score) as a forecast, thresholded on the training folds.
+
+    ``scores`` is indexed by timestamp; each fold's threshold is where the
+    other partitions' TSS is largest, so no threshold is chosen on the
+    instants it is scored on. Scores are clipped to [0, 1] as probabilities
+    only where they already are; other ranking scores are min-max scaled over
+    the whole index (a monotone map, which leaves TSS and AUC unchanged).
+    """
+    s = scores.reindex(pd.to_datetime(index["timestamp"])).to_numpy(float)
+    have = np.isfinite(s)
+    if np.nanmin(s) < 0 or np.nanmax(s) > 1:
+        s = (s - np.nanmin(s)) / max(np.nanmax(s) - np.nanmin(s), 1e-300)
+    frames, thresholds = [], []
+    for k in _folds(index):
+        tr = have & index["partition"].isin(FOLDS[k]).to_numpy()
+        te = have & (index["partition"] == k).to_numpy()
+        thresholds.append(best_threshold(index["target"].to_numpy(int)[tr], s[tr])["threshold"])
+        frames.append(_frame(index[te], s[te]))
+    return BaselineForecast(name, frames, thresholds, int((~have).sum()))
 
 
 def graded_persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineForecast:

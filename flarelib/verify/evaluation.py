@@ -29,9 +29,9 @@ from .metrics import (
     skill_scores,
     threshold_sweep,
 )
-from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, limb_recall_intervals
+from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, limb_recall_intervals, paired_difference
 
-__all__ = ["read_predictions", "evaluate", "best_tss_per_fold", "training_fold_thresholds", "summarise"]
+__all__ = ["read_predictions", "evaluate", "best_tss_per_fold", "training_fold_thresholds", "summarise", "score_table", "paired_tss_difference"]
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -211,3 +211,42 @@ def summarise(result: dict) -> str:
         lines.append(f"  {c}: {word} central {r['central_recall']:.2f} (n={r['n_central']})  near-limb {r['limb_recall']:.2f} "
                      f"(n={r['n_limb']}){extra}")
     return "\n".join(lines)
+
+
+def score_table(forecasts: dict, n_boot: int = 1000, seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS) -> pd.DataFrame:
+    """One row per forecast: fold-mean TSS and HSS with their spread over folds and 95 % block-bootstrap intervals, AUC, BSS.
+
+    Parameters
+    ----------
+    forecasts : dict
+        ``{name: (frames, thresholds)}``, every forecast scored by :func:`evaluate`.
+    """
+    rows = []
+    for name, (frames, thresholds) in forecasts.items():
+        r = evaluate(frames, thresholds, bootstrap=n_boot, seed=seed, block_days=block_days)
+        rows.append({"forecast": name, "n": sum(len(f) for f in frames), "tss": r["tss_mean"], "tss_sd": r["tss_sd"],
+                     "tss_lo": r["tss_ci"][0], "tss_hi": r["tss_ci"][1], "hss": r["hss_mean"], "hss_sd": r["hss_sd"],
+                     "hss_lo": r["hss_ci"][0], "hss_hi": r["hss_ci"][1], "auc": r["auc"], "auc_lo": r["auc_ci"][0],
+                     "auc_hi": r["auc_ci"][1], "bss": r["bss"], "bss_lo": r["bss_ci"][0], "bss_hi": r["bss_ci"][1]})
+    return pd.DataFrame(rows)
+
+
+def paired_tss_difference(frames_a: list[pd.DataFrame], thresholds_a, frames_b: list[pd.DataFrame], thresholds_b, n_boot: int = 1000,
+                          seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS) -> dict:
+    """Fold-mean TSS of forecast A minus forecast B on the instants both cover, with a paired block-bootstrap interval.
+
+    Folds are matched by position; instants by timestamp. Returns
+    ``{"difference", "ci", "n", "n_boot", "block_days"}``.
+    """
+    merged = []
+    for fa, fb, ta, tb in zip(frames_a, frames_b, np.broadcast_to(thresholds_a, (len(frames_a),)),
+                              np.broadcast_to(thresholds_b, (len(frames_b),))):
+        m = fa[["timestamp", "target", "flare_prob"]].merge(fb[["timestamp", "flare_prob"]], on="timestamp", suffixes=("_a", "_b"))
+        merged.append(m.assign(pred_a=(m["flare_prob_a"] >= ta).astype(int), pred_b=(m["flare_prob_b"] >= tb).astype(int)))
+
+    def mean_tss(frames, column):
+        return float(np.nanmean([skill_scores(f["target"].to_numpy(), f[column].to_numpy())["tss"] for f in frames]))
+
+    res = paired_difference(merged, mean_tss, "pred_a", "pred_b", n_boot=n_boot, seed=seed, block_days=block_days)
+    res["n"] = int(sum(len(m) for m in merged))
+    return res
