@@ -50,7 +50,7 @@ class StoreDataset(torch.utils.data.Dataset):
         self.store = store
         keep = store.index["partition"].isin(list(partitions)).to_numpy()
         if rows is not None:
-            keep &= np.asarray(rows, bool)
+            keep = keep & np.asarray(rows, bool)
         self.index = store.index[keep].reset_index(drop=True)
         self.slots = self.index["slot"].to_numpy()
         self.targets = self.index["target"].to_numpy().astype(np.int64)

@@ -1,0 +1,246 @@
+"""Verification: skill scores against hand-computed tables, refusals, baselines, intervals, calibration, honest selection."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from flarelib.data.labels import read_index
+from flarelib.errors import InputError
+from flarelib.model.training import TrainConfig, train_fold
+from flarelib.sim.simulator import SimConfig, simulate_to_store
+from flarelib.verify import baselines
+from flarelib.verify.calibration import cross_fit, fit_calibrator
+from flarelib.verify.evaluation import evaluate, paired_tss_difference
+from flarelib.verify.metrics import best_threshold, brier_skill_score, check_probabilities, check_targets, roc_auc, skill_scores
+from flarelib.verify.uncertainty import bootstrap_scores, day_blocks, flare_ids
+
+from .conftest import run_cli
+
+# --------------------------------------------------------------------------- scores, as a family (scikit-learn style)
+
+
+def test_skill_scores_of_a_hand_computed_table():
+    # TP 3, FP 2, FN 1, TN 4
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    p = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0])
+    s = skill_scores(y, p)
+    assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (3, 2, 1, 4)
+    assert s["tss"] == pytest.approx(3 / 4 - 2 / 6)
+    assert s["hss"] == pytest.approx(2 * (3 * 4 - 1 * 2) / ((3 + 1) * (1 + 4) + (3 + 2) * (2 + 4)))
+
+
+def test_scores_do_not_depend_on_sample_order():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p = np.clip(y * 0.3 + rng.random(200) * 0.7, 0, 1)
+    perm = rng.permutation(200)
+    assert skill_scores(y, p >= 0.5) == skill_scores(y[perm], p[perm] >= 0.5)
+    assert roc_auc(y, p) == pytest.approx(roc_auc(y[perm], p[perm]))
+    assert brier_skill_score(y, p) == pytest.approx(brier_skill_score(y[perm], p[perm]))
+
+
+def test_best_threshold_is_the_exact_optimum():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(0.35 * y + rng.normal(0.3, 0.2, 500), 0, 1)
+    b = best_threshold(y, p)
+    brute = max(skill_scores(y, p >= t)["tss"] for t in np.unique(p))
+    assert b["tss"] == pytest.approx(brute, abs=1e-12)
+    assert skill_scores(y, p >= b["threshold"])["tss"] == pytest.approx(b["tss"])
+
+
+def test_degenerate_inputs():
+    assert np.isnan(roc_auc([1, 1, 1], [0.2, 0.5, 0.9]))  # one class: no ranking to judge
+    assert np.isnan(best_threshold([0, 0], [0.1, 0.2])["tss"])
+    assert skill_scores([0, 0, 1], [0, 0, 0])["tss"] == 0.0  # a constant "no" has no skill
+
+
+@pytest.mark.parametrize("bad", [[0.2, 1.5], [0.2, -0.7], [0.2, float("nan")], []])
+def test_impossible_probabilities_are_refused(bad):
+    with pytest.raises(InputError):
+        check_probabilities(bad)
+
+
+@pytest.mark.parametrize("bad", [[0, 2], [0, -1], [0, float("nan")], []])
+def test_impossible_targets_are_refused(bad):
+    with pytest.raises(InputError):
+        check_targets(bad)
+
+
+def test_evaluate_cli_refuses_a_probability_of_1_5(tmp_path):
+    f = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": ["2012-01-01 00:00:00", "2012-01-01 01:00:00"], "flare_prob": [0.2, 1.5], "target": [0, 1]}).to_csv(f, index=False)
+    r = run_cli("evaluate", f)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "p.csv" in r.stderr and "flare_prob" in r.stderr and "row 2" in r.stderr
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def test_flare_ids_join_the_windows_of_one_flare():
+    t = pd.date_range("2014-01-01", periods=6, freq="h")
+    f = pd.DataFrame({"timestamp": t, "max_class": ["X1.0", "X1.0", "X1.0", "", "M2.0", "M2.0"],
+                      "fl_lon": [75.0, 75.0, 75.0, np.nan, -80.0, 10.0], "fl_lat": [10.0] * 3 + [np.nan] + [-5.0, -5.0]})
+    ids = flare_ids(f)
+    assert ids[0] == ids[1] == ids[2] and ids[3] == -1 and len({ids[0], ids[4], ids[5]}) == 3
+
+
+def test_block_bootstrap_interval_contains_the_estimate_and_widens_with_blocks():
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2012-01-01", periods=24 * 400, freq="h")
+    # daily targets, and forecast errors that persist for 10-day spells (as a model's do over a region's life)
+    y = np.repeat(rng.integers(0, 2, 400), 24)
+    wrong = np.repeat(rng.random(40) < 0.3, 240)
+    p = np.where(wrong, 1 - y, y) * 0.8 + 0.1
+    f = pd.DataFrame({"timestamp": t, "target": y, "flare_prob": p})
+    r1 = bootstrap_scores([f], 0.5, n_boot=200, block_days=1)
+    r7 = bootstrap_scores([f], 0.5, n_boot=200, block_days=7)
+    tss = skill_scores(y, p >= 0.5)["tss"]
+    assert r7["tss_ci"][0] <= tss <= r7["tss_ci"][1]
+    assert np.diff(r7["tss_ci"])[0] > np.diff(r1["tss_ci"])[0]
+    assert (day_blocks(t[:48], 1) == np.repeat([0, 1], 24) + day_blocks(t[:1], 1)[0]).all()
+
+
+def test_published_evaluation_with_intervals_and_calibration(pandey):
+    preds = [pandey / "predictions" / f"fold{k}_res.csv" for k in (1, 2, 3, 4)]
+    labels = [pandey / "labels" / f"Fold{k}_val.csv" for k in (1, 2, 3, 4)]
+    r = run_cli("evaluate", *preds, "--labels", *labels, "--bootstrap", "100", "--calibrate", "isotonic", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["tss_ci"][0] < d["tss_mean"] < d["tss_ci"][1] and d["hss_ci"][0] < d["hss_mean"] < d["hss_ci"][1]
+    assert d["near_limb"]["X"]["n_flares"] == 12 and d["near_limb"]["X"]["limb_recall_ci"][1] - d["near_limb"]["X"]["limb_recall_ci"][0] > 0.3
+    assert round(d["bss"], 2) == -0.13 and d["calibrated"]["bss"] > 0.1  # calibration helps, cross-fitted
+
+
+def test_cross_fitted_calibration_never_sees_its_own_fold():
+    rng = np.random.default_rng(3)
+    ys = [rng.integers(0, 2, 300) for _ in range(3)]
+    ps = [np.clip(0.5 + 0.4 * y - 0.2 + rng.normal(0, 0.1, 300), 0, 1) for y in ys]  # overforecasts
+    a = cross_fit(ys, ps)
+    ys2 = [ys[0], ys[1], 1 - ys[2]]  # change fold 3's outcomes: fold 3's calibrated values must not move
+    b = cross_fit(ys2, ps)
+    assert np.array_equal(a[2], b[2]) and not np.array_equal(a[0], b[0])
+    raw = brier_skill_score(np.concatenate(ys), np.concatenate(ps))
+    cal = brier_skill_score(np.concatenate(ys), np.concatenate(a))
+    assert cal > raw
+    platt = fit_calibrator(ys[0], ps[0], "platt")
+    assert np.all(np.diff(platt(np.linspace(0, 1, 11))) > 0)  # monotone: the ranking is kept
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@pytest.fixture(scope="module")
+def published_index(pandey):
+    return pd.concat([read_index(pandey / "labels" / f"Fold{k}_val.csv") for k in (1, 2, 3, 4)], ignore_index=True)
+
+
+def test_persistence_from_the_labels_alone(published_index):
+    idx = published_index
+    prev = baselines.previous_window(idx)
+    # the instant 24 h earlier, when it is in the index, gives the previous window's label
+    row = idx.iloc[5000]
+    earlier = idx[idx["timestamp"] == row["timestamp"] - pd.Timedelta(hours=24)]
+    assert len(earlier) == 1 and prev.loc[5000, "prev_target"] == earlier["target"].iloc[0]
+    bf = baselines.persistence(idx)
+    assert bf.n_left_out == int(prev["prev_target"].isna().sum()) > 0
+    r = evaluate(bf.frames, bf.thresholds)
+    assert r["tss_mean"] == pytest.approx(0.42, abs=0.01) and r["hss_mean"] == pytest.approx(0.42, abs=0.02)
+
+
+def test_baseline_cli_prints_the_evaluate_keys(pandey):
+    labels = [pandey / "labels" / f"Fold{k}_val.csv" for k in (1, 2, 3, 4)]
+    r = run_cli("baseline", "graded-persistence", "--labels", *labels, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"tss_mean", "tss_sd", "hss_mean", "hss_sd", "auc", "bss", "folds", "n_left_out"} <= set(d)
+    assert d["auc"] > 0.84 and d["tss_mean"] > 0.5  # the previous window's peak flux ranks instants well
+    assert all(0 < f["threshold"] < 1 for f in d["folds"])  # chosen on the training folds, per fold
+
+
+def test_graded_persistence_thresholds_ignore_the_scored_fold(published_index):
+    idx = published_index.copy()
+    a = baselines.graded_persistence(idx)
+    idx.loc[idx["partition"] == 1, "target"] = 1 - idx.loc[idx["partition"] == 1, "target"]  # scramble fold 1's outcomes
+    b = baselines.graded_persistence(idx)
+    assert a.thresholds[0] == b.thresholds[0]
+    assert np.allclose(a.frames[0]["flare_prob"], b.frames[0]["flare_prob"])
+
+
+def test_paired_difference_of_a_forecast_with_itself_is_zero(published_index):
+    bf = baselines.persistence(published_index)
+    d = paired_tss_difference(bf.frames, bf.thresholds, bf.frames, bf.thresholds, n_boot=50)
+    assert d["difference"] == 0.0 and d["ci"] == [0.0, 0.0]
+
+
+def test_image_features_see_strong_field_and_the_header_disk():
+    img = np.full((64, 64), 127, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    img[(xx - 32) ** 2 + (yy - 32) ** 2 > 28**2] = 0  # sky
+    quiet = baselines.magnetogram_features(img, (32.0, 32.0, 28.0))
+    spot = img.copy()
+    spot[30:34, 20:24] = 255  # +250 G next to
+    spot[30:34, 24:28] = 0  # a saturated negative umbra: 0 like the sky, but on the disk
+    active = baselines.magnetogram_features(spot, (32.0, 32.0, 28.0))
+    assert quiet["strong_area"] == 0 and quiet["pil_flux"] == 0
+    assert active["strong_area"] == pytest.approx(np.log1p(32)) and active["pil_flux"] > 0
+
+
+# --------------------------------------------------------------------------- honest selection
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vstore") / "sim"
+    return simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=64, seed=4), out, workers=1,
+                             progress=False)
+
+
+def _relabel_fold(src, dst, fold: int):
+    """A copy of a store whose validation fold has its labels permuted (images and everything else unchanged)."""
+    shutil.copytree(src, dst)
+    idx = pd.read_csv(dst / "index.csv")
+    m = idx["partition"] == fold
+    idx.loc[m, "target"] = np.random.default_rng(0).permutation(idx.loc[m, "target"].to_numpy())
+    idx.to_csv(dst / "index.csv", index=False)
+    assert (pd.read_csv(src / "index.csv")["target"] != idx["target"]).any()
+
+
+@pytest.mark.parametrize("select", ["final", "inner"])
+def test_reported_model_does_not_depend_on_the_reported_folds_labels(small_store, tmp_path, select):
+    _relabel_fold(small_store, tmp_path / "relabelled", fold=3)
+    cfg = TrainConfig.offline(epochs=3, batch_size=8, max_batches_per_epoch=3, threads=1, select=select, deterministic=True)
+    a = train_fold(small_store, 3, cfg, tmp_path / "a", progress=False)
+    b = train_fold(tmp_path / "relabelled", 3, cfg, tmp_path / "b", progress=False)
+    assert a.reported_epoch == b.reported_epoch
+    pa = pd.read_csv(a.dir / "predictions.csv")
+    pb = pd.read_csv(b.dir / "predictions.csv")
+    assert np.array_equal(pa["flare_prob"].to_numpy(), pb["flare_prob"].to_numpy())
+    assert not np.array_equal(pa["target"].to_numpy(), pb["target"].to_numpy())  # the labels did differ
+    wa = torch.load(a.dir / "model.pt", weights_only=True)["model"]
+    wb = torch.load(b.dir / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_training_into_a_used_folder_needs_resume_or_overwrite(small_store, tmp_path):
+    cfg = TrainConfig.offline(epochs=1, batch_size=8, max_batches_per_epoch=1, threads=1)
+    train_fold(small_store, 1, cfg, tmp_path, progress=False)
+    before = (tmp_path / "fold1" / "model.pt").read_bytes()
+    r = run_cli("train", "--store", small_store, "--out", tmp_path, "--fold", "1", "--epochs", "1", "--quiet")
+    assert r.returncode == 2 and "--resume" in r.stderr and "--overwrite" in r.stderr
+    assert (tmp_path / "fold1" / "model.pt").read_bytes() == before  # nothing lost
+
+
+def test_inner_selection_carries_a_calibrator_that_forecast_applies(small_store, tmp_path, real_magnetogram):
+    cfg = TrainConfig.offline(epochs=2, batch_size=8, max_batches_per_epoch=2, threads=1, select="inner", calibrate="platt")
+    r = train_fold(small_store, 2, cfg, tmp_path, progress=False)
+    assert "inner_tss" in r.log.columns and r.reported_epoch in (1, 2)
+    out = run_cli("forecast", real_magnetogram, "--checkpoint", r.dir / "model.pt", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["calibrated"] is True and d["calibration"] == "platt" and d["model"]["selection"] == "inner"
+    assert d["probability"] != d["probability_raw"]
