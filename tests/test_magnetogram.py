@@ -27,6 +27,31 @@ def test_real_jp2_is_decoded_at_512_with_typed_metadata(real_magnetogram):
     assert meta.disk_center_px == pytest.approx((255.5, 255.5))
 
 
+def test_geometry_goes_through_the_maps_wcs(real_magnetogram):
+    """Disk centre and radius come from sunpy's map of the header rescaled to the output size."""
+    import astropy.constants as const
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    from flarelib.io.geometry import AU_M, RSUN_M, stonyhurst_to_pixel
+
+    assert RSUN_M == const.R_sun.to_value(u.m) and AU_M == const.au.to_value(u.m)
+    for size in (128, 512):
+        m = read_magnetogram(real_magnetogram, size_px=size)
+        mp = m.to_map()
+        assert mp.data.shape == (size, size) and mp.date.isot.startswith("2022-08-02T10:47:53")
+        assert mp.observer_coordinate.lat.to_value(u.deg) == pytest.approx(5.86, abs=0.01)
+        assert float((mp.rsun_obs / mp.scale.axis1).to_value(u.pix)) == pytest.approx(m.meta.disk_radius_px)
+        # the disk centre is where the map's WCS puts helioprojective (0, 0); rows flip (map: row 0 south)
+        cx, cy = mp.wcs.world_to_pixel(SkyCoord(0 * u.arcsec, 0 * u.arcsec, frame=mp.coordinate_frame))
+        assert (float(cx), size - 1 - float(cy)) == pytest.approx(m.meta.disk_center_px)
+        assert m.meta.disk_radius_px == pytest.approx(197 * size / 512, rel=2e-3)
+    # the sub-observer point (longitude 0, latitude B0) is the disk centre; a point at 90 deg west is on the limb
+    x, y, vis = stonyhurst_to_pixel([0.0, 90.0], [m.meta.b0_deg, 0.0], m.meta)
+    assert (x[0], y[0]) == pytest.approx(m.meta.disk_center_px, abs=0.05) and vis[0]
+    assert x[1] - m.meta.disk_center_px[0] == pytest.approx(m.meta.disk_radius_px, rel=0.01)
+
+
 def test_disk_outline_from_header_matches_the_pixels(real_magnetogram):
     m = read_magnetogram(real_magnetogram)
     on = m.data > 0
@@ -131,7 +156,7 @@ def test_cli_inspect_json(real_magnetogram):
     assert d["date_obs"] == "2022-08-02T10:47:53"
     assert d["b0_deg"] == pytest.approx(5.86, abs=0.01)
     assert d["disk_radius_px"] == pytest.approx(197, abs=0.5)
-    assert d["disk_center_px"] == [255.5, 255.5]
+    assert d["disk_center_px"] == pytest.approx([255.5, 255.5], abs=1e-9)
     assert d["rsun_arcsec"] == pytest.approx(945.42, abs=0.01)
     assert d["instrument"] and d["product"] == "MAGNETOGRAM"
 

@@ -8,9 +8,20 @@ simulator for whole frames; a test checks that the two agree.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+#: Solar radius in metres, the IAU 2015 nominal value (``astropy.constants.R_sun``; a test checks they agree).
+RSUN_M = 6.957e8
+#: The astronomical unit in metres (IAU 2012, exact; ``astropy.constants.au``).
+AU_M = 1.495978707e11
+
 __all__ = [
+    "header_map",
+    "disk_from_wcs",
+    "RSUN_M",
+    "AU_M",
     "disk_mask",
     "mu_map",
     "stonyhurst_to_pixel",
@@ -61,15 +72,15 @@ def orthographic_project(lon_deg, lat_deg, b0_deg: float, center_px, radius_px: 
 
 
 def stonyhurst_to_pixel(lon_deg, lat_deg, meta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel position of Stonyhurst heliographic coordinates in an image, through sunpy.
+    """Pixel position of Stonyhurst heliographic coordinates in an image, through the image's WCS (sunpy, astropy).
 
     Parameters
     ----------
     lon_deg, lat_deg : array-like
         Stonyhurst longitude and latitude in degrees.
     meta : MagnetogramMeta
-        The image's metadata (time, B0, observer distance, disk centre and
-        radius in output pixels, plate scale).
+        The image's metadata; its :meth:`~flarelib.io.magnetogram.MagnetogramMeta.map_header`
+        (time, observer, plate scale and reference pixel at the output size) defines the WCS.
 
     Returns
     -------
@@ -82,27 +93,40 @@ def stonyhurst_to_pixel(lon_deg, lat_deg, meta) -> tuple[np.ndarray, np.ndarray,
     from astropy.coordinates import SkyCoord
     from sunpy.coordinates import frames
 
-    dsun = meta.dsun_m if np.isfinite(meta.dsun_m) else 1.496e11
-    observer = SkyCoord(
-        lon=0 * u.deg, lat=meta.b0_deg * u.deg, radius=dsun * u.m, frame=frames.HeliographicStonyhurst, obstime=meta.date_obs
-    )
-    pts = SkyCoord(
-        lon=np.atleast_1d(lon_deg) * u.deg,
-        lat=np.atleast_1d(lat_deg) * u.deg,
-        radius=1.0 * u.R_sun,
-        frame=frames.HeliographicStonyhurst,
-        obstime=meta.date_obs,
-    )
-    hpc = pts.transform_to(frames.Helioprojective(observer=observer, obstime=meta.date_obs))
-    scale = meta.cdelt_arcsec * meta.naxis / meta.size_px  # arcsec per output pixel
-    tx = hpc.Tx.to_value(u.arcsec)
-    ty = hpc.Ty.to_value(u.arcsec)
-    x = meta.disk_center_px[0] + tx / scale
-    y = meta.disk_center_px[1] - ty / scale
-    # visible side: angle between the point's normal and the observer direction
-    obs_vec = observer.cartesian.xyz.to_value(u.m)
+    m = header_map(meta.map_header())
+    pts = SkyCoord(lon=np.atleast_1d(lon_deg) * u.deg, lat=np.atleast_1d(lat_deg) * u.deg, radius=1.0 * u.R_sun,
+                   frame=frames.HeliographicStonyhurst, obstime=m.date)
+    x, y_fits = m.wcs.world_to_pixel(pts)
+    y = (meta.size_px - 1) - np.asarray(y_fits)
+    # visible side: the point's outward normal has a positive component toward the observer
+    obs_vec = m.observer_coordinate.cartesian.xyz.to_value(u.m)
     p_vec = pts.cartesian.xyz.to_value(u.m)
     n = p_vec / np.linalg.norm(p_vec, axis=0)
     visible = np.einsum("i,i...->...", obs_vec, n) - np.linalg.norm(p_vec, axis=0) > 0
     return np.asarray(x), np.asarray(y), np.asarray(visible)
+
+
+def disk_from_wcs(header: dict) -> tuple[tuple[float, float], float]:
+    """Disk centre (x, y: 0-based FITS pixel, row 0 at the bottom) and radius in pixels of an image, through its WCS.
+
+    The Sun's centre is helioprojective (0", 0"); sunpy's map turns it into a
+    pixel with the header's WCS, and the radius is the observed solar radius
+    over the plate scale.
+    """
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    m = header_map(header)
+    c = m.wcs.world_to_pixel(SkyCoord(0 * u.arcsec, 0 * u.arcsec, frame=m.coordinate_frame))
+    return (float(c[0]), float(c[1])), float((m.rsun_obs / m.scale.axis1).to_value(u.pix))
+
+
+def header_map(header: dict, data: np.ndarray | None = None):
+    """A ``sunpy.map.Map`` of an image (FITS row order, row 0 south) described by ``header`` (sunpy imported here: optional)."""
+    import sunpy.map
+
+    n = int(header["NAXIS1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sunpy notes missing optional keywords (WAVELNTH ...): not ours to fix
+        return sunpy.map.Map(np.zeros((n, n), np.uint8) if data is None else data, dict(header))
 

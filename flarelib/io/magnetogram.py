@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptFileError, HeaderError, MagnetogramError, WrongProductError
-from .geometry import disk_mask
+from .geometry import AU_M, RSUN_M, disk_from_wcs, disk_mask, header_map
 
 __all__ = [
     "Magnetogram",
@@ -86,6 +86,18 @@ class MagnetogramMeta:
     disk_center_px: tuple[float, float]
     disk_radius_px: float
 
+    def map_header(self) -> dict:
+        """The FITS header of the output image (NAXIS = ``size_px``; CRPIX and CDELT rescaled), as numbers."""
+        factor = self.naxis / self.size_px
+        telescope, _, instrument = self.instrument.partition("/")
+        return {"NAXIS": 2, "NAXIS1": self.size_px, "NAXIS2": self.size_px, "CTYPE1": "HPLN-TAN", "CTYPE2": "HPLT-TAN",
+                "CUNIT1": "arcsec", "CUNIT2": "arcsec", "CRVAL1": 0.0, "CRVAL2": 0.0, "CROTA2": self.rotation_deg,
+                "CRPIX1": (self.crpix1 - 0.5) / factor + 0.5, "CRPIX2": (self.crpix2 - 0.5) / factor + 0.5,
+                "CDELT1": self.cdelt_arcsec * factor, "CDELT2": self.cdelt_arcsec * factor, "DATE-OBS": self.date_obs.isoformat(),
+                "RSUN_OBS": self.rsun_arcsec, "DSUN_OBS": self.dsun_m if math.isfinite(self.dsun_m) else AU_M, "CRLT_OBS": self.b0_deg,
+                "CRLN_OBS": self.l0_deg if math.isfinite(self.l0_deg) else 0.0, "TELESCOP": telescope, "INSTRUME": instrument or telescope,
+                "CONTENT": self.product, "BUNIT": "Gauss"}
+
     def to_json(self) -> dict:
         """A JSON-ready dict (times as ISO strings)."""
         d = asdict(self)
@@ -101,9 +113,13 @@ class Magnetogram:
     data: np.ndarray
     meta: MagnetogramMeta
 
+    def to_map(self):
+        """The image as a ``sunpy.map.Map`` (header rescaled to this size; data in FITS order, row 0 south)."""
+        return header_map(self.meta.map_header(), np.ascontiguousarray(self.data[::-1]))
+
     @property
     def disk_mask(self) -> np.ndarray:
-        """Boolean mask of the pixels on the solar disk."""
+        """Boolean mask of the pixels on the solar disk (from the header's geometry, never from pixel values)."""
 
         return disk_mask(self.data.shape[0], self.meta.disk_center_px, self.meta.disk_radius_px)
 
@@ -152,7 +168,7 @@ def _meta_from_header(path: Path, header: dict, size_px: int, rotation_deg: floa
         if not math.isfinite(rsun):
             if not math.isfinite(dsun):
                 raise KeyError("RSUN_OBS and DSUN_OBS")
-            rsun = math.degrees(math.asin(6.957e8 / dsun)) * 3600.0
+            rsun = math.degrees(math.asin(RSUN_M / dsun)) * 3600.0
         b0 = float(_first(header, "CRLT_OBS", "HGLT_OBS", "SOLAR_B0", default="nan"))
         l0 = float(_first(header, "CRLN_OBS", "HGLN_OBS", default="nan"))
         instrument = str(_first(header, "INSTRUME", default="")).strip()
@@ -164,9 +180,16 @@ def _meta_from_header(path: Path, header: dict, size_px: int, rotation_deg: floa
     if not math.isfinite(b0):
         raise HeaderError(path, "header has no B0 angle (CRLT_OBS/HGLT_OBS)")
     factor = naxis / size_px
-    # FITS pixel (1-based, row counted from the bottom) -> 0-based output pixel centre
-    x = (crpix1 - 1 + 0.5) / factor - 0.5
-    y_from_bottom = (crpix2 - 1 + 0.5) / factor - 0.5
+    out_header = {
+        "NAXIS": 2, "NAXIS1": size_px, "NAXIS2": size_px, "CTYPE1": "HPLN-TAN", "CTYPE2": "HPLT-TAN", "CUNIT1": "arcsec",
+        "CUNIT2": "arcsec", "CRVAL1": 0.0, "CRVAL2": 0.0, "CROTA2": rotation_deg,
+        # FITS pixel centres (1-based) rescaled: pixel edges 0.5 ... naxis + 0.5 map onto 0.5 ... size + 0.5
+        "CRPIX1": (crpix1 - 0.5) / factor + 0.5, "CRPIX2": (crpix2 - 0.5) / factor + 0.5,
+        "CDELT1": cdelt * factor, "CDELT2": cdelt * factor, "DATE-OBS": date_obs.isoformat(), "RSUN_OBS": rsun,
+        "DSUN_OBS": dsun if math.isfinite(dsun) else AU_M, "CRLT_OBS": b0, "CRLN_OBS": l0 if math.isfinite(l0) else 0.0,
+        "TELESCOP": telescope, "INSTRUME": instrument, "CONTENT": content, "BUNIT": "Gauss",
+    }
+    (x, y_from_bottom), radius = disk_from_wcs(out_header)
     y = (size_px - 1) - y_from_bottom if flipped_to_north_up else y_from_bottom
     return MagnetogramMeta(
         path=str(path),
@@ -184,7 +207,7 @@ def _meta_from_header(path: Path, header: dict, size_px: int, rotation_deg: floa
         rotation_deg=rotation_deg,
         size_px=size_px,
         disk_center_px=(x, y),
-        disk_radius_px=rsun / cdelt / factor,
+        disk_radius_px=radius,
     )
 
 

@@ -58,6 +58,7 @@ from ..data.labels import LabelConfig, make_index, partition_summary
 from ..data.store import StoreWriter, fill_store
 from ..errors import InputError
 from ..io.catalog import COLUMNS, FlareCatalog
+from ..io.geometry import AU_M
 from ..io.goes import format_goes_class, parse_goes_class
 from ..io.magnetogram import GAUSS_CLIP, MagnetogramMeta
 from ..verify.metrics import best_threshold, skill_scores
@@ -739,7 +740,7 @@ def _fits_header(config: SimConfig, t: pd.Timestamp, b0: float) -> dict:
         "CDELT1": cdelt,
         "CDELT2": cdelt,
         "RSUN_OBS": rsun_arcsec,
-        "DSUN_OBS": 1.496e11,
+        "DSUN_OBS": AU_M,
         "CRLT_OBS": round(b0, 5),
         "CRLN_OBS": 0.0,
         "SIM_SEED": config.seed,
