@@ -77,6 +77,7 @@ import pandas as pd
 from IPython.display import display
 
 from flarelib.data.store import open_store
+from flarelib.errors import InputError
 from flarelib.model.training import TrainConfig, cross_validate
 from flarelib.plots import plot_learning_curves
 from flarelib.verify import baselines
@@ -148,9 +149,14 @@ frames = [read_predictions(Path(run_dir) / f"fold{k}" / "predictions.csv") for k
 result = evaluate(frames, names=[f"fold {k}" for k in fold_list])
 index = store.index
 forecasts = {"FullDiskAlexNet (ours)": (frames, [0.5] * len(frames))}
-for bf in (baselines.climatology(index), baselines.persistence(index), baselines.graded_persistence(index),
-           baselines.image_features(store, progress=False)):
-    forecasts[bf.name] = (bf.only(fold_list).frames, bf.only(fold_list).thresholds)
+for make in (lambda: baselines.climatology(index), lambda: baselines.persistence(index),
+             lambda: baselines.graded_persistence(index), lambda: baselines.image_features(store, progress=False)):
+    try:
+        bf = make().only(fold_list)
+    except InputError as exc:  # e.g. persistence on instants more than 24 h apart
+        print(f"baseline left out: {exc}")
+        continue
+    forecasts[bf.name] = (bf.frames, bf.thresholds)
 oracle_path = store_path / "oracle.csv"
 if oracle_path.is_file():
     oracle = pd.read_csv(oracle_path, parse_dates=["timestamp"]).set_index("timestamp")
@@ -171,6 +177,8 @@ show
 # %%
 comparisons = {}
 for name in ("persistence", "image-features"):
+    if name not in forecasts:
+        continue
     fr, th = forecasts[name]
     comparisons[name] = paired_tss_difference(frames, [0.5] * len(frames), fr, th, n_boot=n_boot, seed=seed)
 pd.DataFrame([{"model minus": k, "TSS difference": round(v["difference"], 3), "95 % interval": [round(x, 3) for x in v["ci"]],

@@ -389,7 +389,8 @@ def _meta(run: _Run, epoch: int, calibrator: dict | None) -> CheckpointMeta:
                           store_path=str(run.store.path.resolve()), store_fingerprint=run.store.fingerprint, calibrator=calibrator)
 
 
-def _payload(run: _Run, epoch: int, calibrator: dict | None = None) -> dict:
+def _payload(run: _Run, epoch: int) -> dict:
+    """Everything ``--resume`` needs to continue after ``epoch`` (0-based)."""
     return {
         "model": run.model.state_dict(),
         "optimizer": run.opt.state_dict(),
@@ -400,7 +401,7 @@ def _payload(run: _Run, epoch: int, calibrator: dict | None = None) -> dict:
         "reported_epoch": run.reported_epoch,
         "config": json.dumps(run.config.to_dict()),
         "log": json.dumps(run.rows),
-        "meta": _meta(run, epoch + 1, calibrator).to_json(),
+        "meta": _meta(run, epoch + 1, None).to_json(),
     }
 
 
@@ -464,7 +465,9 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
             run.reported_epoch = epoch + 1
         if run.rank == 0:  # one writer: rank 0 checkpoints and logs
             if report_now:
-                save_checkpoint(out / "model.pt", _payload(run, epoch, _fit_calibrator(run, inner_probs)))
+                # the reported model: weights and its record only (no optimiser state: a third of the size)
+                save_checkpoint(out / "model.pt", {"model": run.model.state_dict(), "config": json.dumps(run.config.to_dict()),
+                                                   "meta": _meta(run, epoch + 1, _fit_calibrator(run, inner_probs)).to_json()})
                 _write_predictions(out / "predictions.csv", run.val_ds, probs)
             save_checkpoint(last, _payload(run, epoch))  # written last: 'last' is never ahead of 'model'
             atomic_write_text(out / "log.csv", pd.DataFrame(run.rows).to_csv(index=False))

@@ -101,11 +101,21 @@ def climatology(index: pd.DataFrame) -> BaselineForecast:
 
 def persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineForecast:
     """"Yes" (probability 1) when the window ``lag_h`` hours earlier was positive; instants without it left out."""
-    prev = previous_window(index, lag_h)
+    prev = _previous_or_refuse(index, lag_h)
     have = prev["prev_target"].notna()
+    folds = [k for k in _folds(index) if (have & (index["partition"] == k)).any()]
     frames = [_frame(index[(index["partition"] == k) & have], prev.loc[(index["partition"] == k) & have, "prev_target"])
-              for k in _folds(index)]
+              for k in folds]
     return BaselineForecast("persistence", frames, [0.5] * len(frames), int((~have).sum()))
+
+
+def _previous_or_refuse(index: pd.DataFrame, lag_h: float) -> pd.DataFrame:
+    prev = previous_window(index, lag_h)
+    if prev["prev_target"].isna().all():
+        step = pd.Series(pd.to_datetime(index["timestamp"])).sort_values().diff().median()
+        raise InputError(f"no instant has the instant {lag_h:g} h earlier in the index (instants are {step} apart): "
+                         f"persistence needs a cadence that divides {lag_h:g} h")
+    return prev
 
 
 def fit_and_forecast(name: str, index: pd.DataFrame, features: pd.DataFrame, usable: pd.Series) -> BaselineForecast:
@@ -114,6 +124,8 @@ def fit_and_forecast(name: str, index: pd.DataFrame, features: pd.DataFrame, usa
     for k in _folds(index):
         tr = usable & index["partition"].isin(FOLDS[k])
         te = usable & (index["partition"] == k)
+        if not te.any():
+            continue
         y = index.loc[tr, "target"].to_numpy(int)
         if len(np.unique(y)) < 2:
             raise InputError(f"{name}: the training folds of fold {k} hold only one class; nothing to fit")
@@ -147,7 +159,7 @@ def from_scores(name: str, index: pd.DataFrame, scores: pd.Series) -> BaselineFo
 
 def graded_persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineForecast:
     """Probability from the log10 peak flux of the window ``lag_h`` hours earlier, fitted on the training folds."""
-    prev = previous_window(index, lag_h)
+    prev = _previous_or_refuse(index, lag_h)
     have = prev["prev_target"].notna()
     x = pd.DataFrame({"log_prev_peak_flux": np.log10(prev["prev_peak_flux_wm2"].fillna(FLUX_FLOOR_WM2).clip(lower=FLUX_FLOOR_WM2))},
                      index=index.index)
