@@ -12,7 +12,7 @@ PKG = ROOT / "flarelib"
 
 #: Stages in the order data flows; a module may import only from its own stage or earlier ones.
 LAYERS = {
-    "errors": 0, "_fileio": 0,
+    "errors": 0, "_fileio": 0, "schemas": 0,
     "io": 1,
     "data": 2,
     "verify": 3, "plots": 3,

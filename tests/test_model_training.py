@@ -244,7 +244,7 @@ def test_paper_profile_follows_the_authors_initialisation():
     torch.manual_seed(0)
     m = build_model(cfg.model)  # no ImageNet weights cached here: random features, but the classifier is the authors'
     fc = [x for x in m.classifier if isinstance(x, torch.nn.Linear)]
-    assert all(abs(float(x.weight.std()) - 0.01) < 0.002 and float(x.bias.abs().max()) == 0.0 for x in fc)
+    assert all(abs(float(x.weight.detach().std()) - 0.01) < 0.002 and float(x.bias.detach().abs().max()) == 0.0 for x in fc)
     dev = TrainConfig.offline().deviations_from_paper()
     assert dev["optimizer"] == ("sgd", "adamw") and dev["model.classifier_init"] == ("normal", "torchvision")
     assert {"scheduler steps", "label window", "flare catalog"} <= set(dev)

@@ -26,6 +26,7 @@ from ..io.catalog import FlareCatalog
 from ..errors import CatalogError, GoesClassError, InputError
 from ..io.goes import M1_FLUX_WM2, parse_goes_class
 from .._fileio import atomic_write_text
+from ..schemas import INDEX
 
 __all__ = [
     "LabelConfig",
@@ -45,18 +46,8 @@ __all__ = [
 #: Fold k validates on partition k and trains on the other three (the reference study's tri-monthly protocol).
 FOLDS = {1: (2, 3, 4), 2: (1, 3, 4), 3: (1, 2, 4), 4: (1, 2, 3)}
 
-INDEX_COLUMNS = [
-    "timestamp",
-    "path",
-    "partition",
-    "target",
-    "max_class",
-    "peak_flux_wm2",
-    "fl_lon",
-    "fl_lat",
-    "n_flares",
-    "flares",
-]
+#: Columns of the index table, as declared by :data:`flarelib.schemas.INDEX`.
+INDEX_COLUMNS = INDEX.names
 
 
 @dataclass(frozen=True)
@@ -168,8 +159,8 @@ def make_index(
 def write_index(index: pd.DataFrame, path: str | Path) -> None:
     """Write an index table as CSV, atomically."""
 
-    out = index.copy()
-    out["timestamp"] = pd.to_datetime(out["timestamp"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    out = INDEX.validate(index, f"{path} (index to write)")
+    out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     atomic_write_text(path, out.to_csv(index=False))
 
 
@@ -255,7 +246,7 @@ def read_published_index(path: str | Path) -> pd.DataFrame:
         }
     )
     df["partition"] = partition_of(df["timestamp"])
-    return df[INDEX_COLUMNS]
+    return INDEX.validate(df[INDEX_COLUMNS], str(path))
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
@@ -269,11 +260,11 @@ def read_index(path: str | Path) -> pd.DataFrame:
     missing = set(INDEX_COLUMNS) - set(head.columns)
     if missing:
         raise CatalogError(f"{path}: not an index file, missing columns {sorted(missing)}")
-    df = pd.read_csv(path, keep_default_na=False, na_values={"peak_flux_wm2": [""], "fl_lon": [""], "fl_lat": [""]})
-    df["timestamp"] = pd.to_datetime(df["timestamp"])
-    df["path"] = df["path"].astype(str)
-    df["max_class"] = df["max_class"].astype(str)
-    return df
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values={"peak_flux_wm2": [""], "fl_lon": [""], "fl_lat": [""]})
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    return INDEX.validate(df, str(path))
 
 
 def partition_summary(index: pd.DataFrame) -> dict:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .._fileio import atomic_write_text
 from ..errors import CatalogError, GoesClassError, InputError
+from ..schemas import CATALOG
 from .goes import parse_goes_class
 
 __all__ = ["FlareCatalog", "read_catalog", "catalog_from_frame", "SCHEMAS"]
@@ -216,7 +217,7 @@ def catalog_from_frame(raw: pd.DataFrame, source: str = "", schema: str | None =
     table = pd.DataFrame(good, columns=COLUMNS + (["region_id"] if "region_id" in raw.columns else []))
     for c in ("start", "peak", "end"):
         table[c] = pd.to_datetime(table[c])
-    table = table.sort_values("start", kind="stable").reset_index(drop=True)
+    table = CATALOG.validate(table.sort_values("start", kind="stable").reset_index(drop=True), source or "catalog")
     rejected = pd.DataFrame(bad, columns=["row", "reason", *cmap.keys()])
     return FlareCatalog(table=table, rejected=rejected, source=source)
 

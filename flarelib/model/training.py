@@ -50,6 +50,7 @@ from ..data.dataset import BatchLoader, StoreDataset, class_weights
 from ..data.labels import FOLDS, inner_split
 from ..data.store import Store, open_store
 from ..errors import CheckpointError, InputError
+from ..schemas import PREDICTIONS
 from ..verify.calibration import CALIBRATION_KINDS, fit_calibrator
 from ..verify.metrics import skill_scores
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
@@ -495,7 +496,7 @@ def _write_predictions(path: Path, ds: StoreDataset, probs: np.ndarray) -> None:
         "partition": idx["partition"].to_numpy(),
         "path": idx["path"].to_numpy(),
     })
-    atomic_write_text(path, df.to_csv(index=False))
+    atomic_write_text(path, PREDICTIONS.validate(df, str(path)).to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S"))
 
 
 def cross_validate(store_path, config: TrainConfig, out_dir, folds=(1, 2, 3, 4), resume: bool = False, overwrite: bool = False,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..data.labels import read_index, timestamp_from_path
 from ..errors import CatalogError, InputError
+from ..schemas import PREDICTIONS
 from .calibration import cross_fit
 from .metrics import (
     best_threshold,
@@ -59,12 +60,10 @@ def read_predictions(path: str | Path, labels: str | Path | None = None) -> pd.D
     missing = {"timestamp", "flare_prob", "target"} - set(df.columns)
     if missing:
         raise CatalogError(f"{path}: not a prediction file, missing columns {sorted(missing)}")
-    try:
-        df["target"] = check_targets(df["target"], "target")
-        df["flare_prob"] = check_probabilities(df["flare_prob"], "flare_prob")
-    except ValueError as exc:
-        raise CatalogError(f"{path}: column {exc}") from None
+    if len(df) == 0:
+        raise CatalogError(f"{path}: no predictions (empty file)")
     df["timestamp"] = _parse_timestamps(df["timestamp"].astype(str))
+    df = PREDICTIONS.validate(df, str(path))
     if labels is not None:
         lab = read_index(labels)
         if len(lab) != len(df):
