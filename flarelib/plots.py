@@ -14,6 +14,8 @@ __all__ = [
     "plot_reliability",
     "plot_recall_by_longitude",
     "plot_attribution",
+    "plot_skill_intervals",
+    "plot_fold_heatmap",
 ]
 
 
@@ -116,7 +118,7 @@ def plot_learning_curves(log: pd.DataFrame, ax=None, title="Learning curves"):
         ax[0].plot(g["epoch"], g["val_loss"], ls="--", label=f"fold {fold} val")
         ax[1].plot(g["epoch"], g["val_tss"], marker="o", label=f"fold {fold}")
     ax[0].set_xlabel("epoch")
-    ax[0].set_ylabel("weighted NLL loss")
+    ax[0].set_ylabel("class-weighted cross-entropy")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("validation TSS")
     ax[0].legend(fontsize=7, ncol=2)
@@ -166,3 +168,29 @@ def plot_attribution(image: np.ndarray, attribution: np.ndarray, ax=None, title:
     pos = np.ma.masked_less_equal(a, 0.02 * lim)
     im = ax.imshow(pos, cmap="hot", vmin=0, vmax=lim, alpha=alpha, origin="upper")
     return ax, im
+
+
+def plot_skill_intervals(table: pd.DataFrame, metric: str = "tss", ax=None, title: str = ""):
+    """Forest plot: one row per forecast, the score and its 95 % interval (columns ``metric``, ``metric_lo``, ``metric_hi``)."""
+    ax = _axes(ax, (6, 0.45 * len(table) + 1.2))
+    y = np.arange(len(table))[::-1]
+    v = table[metric].to_numpy(float)
+    err = np.vstack([v - table[f"{metric}_lo"].to_numpy(float), table[f"{metric}_hi"].to_numpy(float) - v])
+    ax.errorbar(v, y, xerr=err, fmt="o", color="k", ecolor="tab:blue", capsize=3)
+    ax.set_yticks(y, table["forecast"])
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.set_xlabel(f"{metric.upper()} (95 % block-bootstrap interval)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_fold_heatmap(scores: pd.DataFrame, ax=None, title: str = "TSS per fold", fmt: str = ".2f"):
+    """Heatmap (seaborn) of a score per forecast (rows) and fold (columns), annotated with the values."""
+    import seaborn as sns
+
+    ax = _axes(ax, (1.1 * scores.shape[1] + 3, 0.45 * scores.shape[0] + 1.2))
+    sns.heatmap(scores.astype(float), annot=True, fmt=fmt, cmap="viridis", vmin=0, vmax=1, cbar_kws={"label": "score"}, ax=ax)
+    ax.set_xlabel("validation fold")
+    ax.set_ylabel("")
+    ax.set_title(title)
+    return ax

@@ -79,7 +79,7 @@ from IPython.display import display
 from flarelib.data.store import open_store
 from flarelib.errors import InputError
 from flarelib.model.training import TrainConfig, cross_validate
-from flarelib.plots import plot_learning_curves
+from flarelib.plots import plot_fold_heatmap, plot_learning_curves, plot_skill_intervals
 from flarelib.verify import baselines
 from flarelib.verify.evaluation import evaluate, paired_tss_difference, read_predictions, score_table
 
@@ -170,9 +170,19 @@ for m in ("tss", "hss", "auc"):
 show["BSS"] = table["bss"].round(2)
 show
 
+# %%
+fig, ax = plt.subplots(1, 2, figsize=(13, 0.45 * len(table) + 1.6), gridspec_kw={"width_ratios": [1, 1.2]})
+plot_skill_intervals(table, ax=ax[0], title="fold-mean TSS")
+per_fold = pd.DataFrame({name: [f["tss"] for f in evaluate(fr, th)["folds"]] for name, (fr, th) in forecasts.items()},
+                        index=[f"fold {int(f['partition'].iloc[0])}" for f in frames]).T
+plot_fold_heatmap(per_fold, ax=ax[1])
+plt.tight_layout()
+plt.show()
+
 # %% [markdown]
-# *Table 2.2: fold-mean TSS and HSS and pooled ROC AUC, each with its 95 % interval, and the Brier skill score.
-# The model is compared, paired on the same instants, with the two strongest free forecasts:*
+# *Table 2.2 and figure 2.2: fold-mean TSS and HSS and pooled ROC AUC, each with its 95 % interval, and the Brier
+# skill score; right, the TSS of every forecast on every fold. The model is compared, paired on the same instants,
+# with the two strongest free forecasts:*
 
 # %%
 comparisons = {}

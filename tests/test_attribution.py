@@ -102,3 +102,17 @@ def test_cli_explain_on_the_real_magnetogram(tiny_store, tmp_path, real_magnetog
     for m in ("gradcam", "deepshap", "ig"):
         assert np.load(d["maps"][m]).shape == (128, 128)  # the model's input size
     assert (tmp_path / "ex" / "2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.png").is_file()
+
+
+def test_field_free_baseline_uses_the_header_disk_not_pixel_values():
+    """A saturated negative umbra is 0 on Helioviewer's byte scale, like the sky: only the header's disk keeps it on the disk."""
+    from flarelib.io.geometry import disk_mask
+
+    img = torch.full((1, 1, 32, 32), 127.0)
+    disk = disk_mask(32, (15.5, 15.5), 14.0)
+    img[0, 0][~torch.from_numpy(disk)] = 0.0
+    img[0, 0, 15, 15] = 0.0  # the umbra, at disk centre
+    by_pixels = field_free_baseline(img)
+    by_header = field_free_baseline(img, disks=disk[None])
+    assert float(by_pixels[0, 0, 15, 15]) == 0.0  # wrongly treated as sky
+    assert float(by_header[0, 0, 15, 15]) == 127.5 and float(by_header[0, 0, 0, 0]) == 0.0

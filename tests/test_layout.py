@@ -57,3 +57,25 @@ def test_every_notebook_is_in_the_book():
     toc = (ROOT / "_toc.yml").read_text()
     for src in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"):
         assert f"book/executed/{src.stem}" in toc
+
+
+def test_licence_and_citation_metadata():
+    licence = (ROOT / "LICENSE").read_text()
+    assert "GNU GENERAL PUBLIC LICENSE" in licence and "Version 3, 29 June 2007" in licence and "TERMS AND CONDITIONS" in licence
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] and cff["license"] == "GPL-3.0-or-later"
+    ref = cff["references"][0]
+    assert [a["family-names"] for a in ref["authors"]] == ["Pandey", "Angryk", "Georgoulis", "Aydin"]
+    assert "2308.02682" in ref["identifiers"][0]["value"]
+
+
+def test_citations_of_the_same_first_author_and_year_are_distinguishable():
+    bib = (ROOT / "book" / "references.bib").read_text()
+    entries = re.findall(r"@\w+\{([^,]+),(.*?)\n\}", bib, flags=re.S)
+    seen = {}
+    for key, body in entries:
+        first = re.search(r"author\s*=\s*\{([^,]+),", body).group(1).strip()
+        year = re.search(r"year\s*=\s*\{([^}]+)\}", body).group(1).strip()
+        assert (first, year) not in seen, f"{key} and {seen.get((first, year))} would both cite as {first} et al. {year}"
+        seen[(first, year)] = key
+    assert "Georgoulis" in dict(entries)["pandey2023explainable"]

@@ -1,6 +1,10 @@
 """The simulator: geometry, calibration against the real magnetogram, flares, oracle, outputs."""
 import hashlib
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -9,9 +13,10 @@ import pytest
 from flarelib import read_magnetogram
 from flarelib.data.store import open_store
 from flarelib.io.geometry import disk_mask, mu_map, orthographic_project, stonyhurst_to_pixel
+from flarelib.io.magnetogram import uint8_to_gauss
 from flarelib.sim.simulator import SimConfig, Simulator, b0_annual_deg, simulate_to_jp2, simulate_to_store
 
-from .conftest import run_cli
+from .conftest import ROOT, run_cli
 
 YEAR = SimConfig()  # the default: 2012, hourly, 512 px, seed 0
 
@@ -83,10 +88,35 @@ def test_flares_follow_a_power_law_and_come_from_regions(year_sim):
     assert f["lon_deg"].abs().max() <= 100.0 and (f["lon_deg"].abs() > 90).any()
 
 
-def test_hale_and_joy(year_sim):
-    r = year_sim.regions
-    assert r["lat_deg"].abs().between(5, 35).all()
-    assert r["tilt_deg"].mean() > 0  # leading spots closer to the equator on average
+def test_hale_and_joy_on_the_rendered_magnetograms():
+    """Measured on the images, not the parameters: the westward (leading) polarity has the sign Hale's law gives
+    each hemisphere, and sits closer to the equator than the following one (Joy's law)."""
+    cfg = SimConfig(start="2012-03-01", end="2012-08-31", cadence_h=96, size_px=256, seed=1)
+    sim = Simulator(cfg)
+    hale, joy = [], []
+    for i in range(len(sim.times)):
+        b = uint8_to_gauss(sim.frame(i))
+        lab = sim.region_masks(i)
+        state = sim.region_state(sim._frame_hours()[i:i + 1])
+        for rid in np.unique(lab[lab > 0]):
+            k = int(np.flatnonzero(sim.regions["region_id"].to_numpy() == rid)[0])
+            if abs(state["lon"][k, 0]) > 45 or state["amp"][k, 0] < 0.5:
+                continue  # near the limb, or too young or old to show its spots
+            yy, xx = np.nonzero(lab == rid)
+            v = b[yy, xx]
+            pos, neg = v > 100, v < -100
+            if pos.sum() < 3 or neg.sum() < 3:
+                continue
+            (xp, yp), (xn, yn) = [(np.average(xx[m], weights=np.abs(v[m])), np.average(yy[m], weights=np.abs(v[m]))) for m in (pos, neg)]
+            leading_sign, lead_y, follow_y = (1, yp, yn) if xp > xn else (-1, yn, yp)  # west is to the right
+            north = sim.regions["hemisphere"].iloc[k] > 0
+            hale.append(leading_sign == (cfg.hale_north_leading if north else -cfg.hale_north_leading))
+            # rows grow southward: equatorward is down in the north, up in the south
+            joy.append(lead_y > follow_y if north else lead_y < follow_y)
+    assert len(hale) >= 40
+    assert np.mean(hale) > 0.85
+    assert np.mean(joy) > 0.6
+    assert sim.regions["lat_deg"].abs().between(5, 35).all()
 
 
 def test_complex_regions_have_larger_r_and_flare_more(year_sim):
@@ -146,6 +176,29 @@ def test_store_output_is_deterministic_and_resumable(tmp_path):
     assert {"FL", "NF", "nf_per_fl", "partitions", "oracle"} <= set(rep)
     for f in ("catalog.csv", "regions.csv", "oracle.csv"):
         assert (p1 / f).is_file()
+
+
+def test_a_killed_simulation_resumes_to_the_same_bytes(tmp_path):
+    args = ["simulate", "--start", "2012-01-01", "--end", "2012-12-31", "--cadence", "48", "--size", "64", "--seed", "3",
+            "--workers", "1", "--quiet"]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "flarelib", *args, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not (out / "progress.npy").exists() and time.time() - t0 < 120 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "store.json").exists()  # cut short: not a store yet
+    done_before = int(np.load(out / "progress.npy").sum())
+    assert 0 < done_before < 183
+    r = run_cli(*args, "--out", out)
+    assert r.returncode == 0, r.stderr
+    whole = simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=64, seed=3), tmp_path / "whole",
+                              workers=2, progress=False)
+    h = lambda p: hashlib.sha256((p / "images.u8").read_bytes()).hexdigest()  # noqa: E731
+    assert h(out) == h(whole)
+    assert (out / "index.csv").read_bytes() == (whole / "index.csv").read_bytes()
 
 
 def test_jp2_output_reads_like_real_data(tmp_path):

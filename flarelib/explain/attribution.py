@@ -39,7 +39,7 @@ from scipy.stats import spearmanr
 from ..data.labels import FOLDS
 from ..data.store import Store, open_store
 from ..errors import InputError, StoreError
-from ..io.magnetogram import read_magnetogram
+from ..io.magnetogram import ZERO_GAUSS_VALUE, read_magnetogram
 from ..model.checkpoint import model_from_checkpoint
 from ..model.network import FLARE, FullDiskAlexNet
 from ..plots import plot_attribution
@@ -81,9 +81,14 @@ def attribution_copy(model: FullDiskAlexNet, check_input: torch.Tensor | None = 
     return m
 
 
-def field_free_baseline(images: torch.Tensor) -> torch.Tensor:
-    """A field-free disk for each image: 127.5 (0 G) where the image is on the disk (non-zero), 0 off it."""
-    return torch.where(images > 0, torch.full_like(images, 127.5), torch.zeros_like(images))
+def field_free_baseline(images: torch.Tensor, disks: np.ndarray | None = None) -> torch.Tensor:
+    """A field-free disk for each image: 0 G (:data:`~flarelib.io.magnetogram.ZERO_GAUSS_VALUE`) on the disk, 0 (sky) off it.
+
+    ``disks`` (N, H, W) are the images' disk masks from their header geometry; without them the disk is taken as
+    the non-zero pixels, which misses saturated negative umbrae (0 on Helioviewer's byte scale, like the sky).
+    """
+    on = images > 0 if disks is None else torch.as_tensor(np.asarray(disks, bool))[:, None].expand_as(images)
+    return torch.where(on, torch.full_like(images, ZERO_GAUSS_VALUE), torch.zeros_like(images))
 
 
 @dataclass

@@ -317,7 +317,6 @@ class Simulator:
         # saturates at max_rate_per_day: even the most productive regions flare a few times a day
         rate_day = cfg.max_rate_per_day * x / (cfg.max_rate_per_day + x)
         self._state = st
-        self._R = R
         return rate_day / 24.0
 
     def flux_cap_wm2(self) -> np.ndarray:
@@ -325,13 +324,6 @@ class Simulator:
         f22 = self.regions["flux_mx"].to_numpy() / 1e22
         c = self.regions["complexity"].to_numpy()
         return np.clip(2e-5 * f22 ** 1.5 * (1 + 8 * c), 2e-6, 2e-3)
-
-    def _m1_fraction(self) -> np.ndarray:
-        a = self.config.flare_index - 1.0
-        cap = self.flux_cap_wm2()
-        num = np.clip(_M1 ** -a - cap ** -a, 0, None)
-        den = _C1 ** -a - cap ** -a
-        return num / den
 
     def seen_from_earth(self, lon_deg: np.ndarray) -> np.ndarray:
         """Whether GOES sees a flare at this Stonyhurst longitude (up to ``behind_limb_deg`` past the limb)."""
@@ -645,7 +637,7 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
     todo = writer.todo()
     chunk = 16
     jobs = [(asdict(config), todo[s : s + chunk].tolist()) for s in range(0, len(todo), chunk)]
-    fill_store(writer, _render_chunk, jobs, workers=workers, desc="simulate", progress=progress)
+    fill_store(writer, _render_chunk, jobs, workers=workers, desc="simulate", progress=progress, checkpoint_every=4)
     sim.catalog().to_csv(out / "catalog.csv")
     reg = sim.region_table()
     atomic_write_text(out / "regions.csv", reg.to_csv(index=False))

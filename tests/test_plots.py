@@ -1,0 +1,52 @@
+"""Figures: each function draws what its table says, on the axes given, with labelled units."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from flarelib.plots import plot_fold_heatmap, plot_reliability, plot_skill_intervals, show_magnetogram  # noqa: E402
+from flarelib.verify.metrics import reliability  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_reliability_diagram_plots_the_non_empty_bins():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    p = np.array([0.05, 0.1, 0.95, 0.9, 0.55, 0.5])
+    table = reliability(y, p)
+    ax = plot_reliability({"m": table})
+    line = ax.lines[1]  # after the diagonal
+    ok = table["count"] > 0
+    assert np.allclose(line.get_xdata(), table.loc[ok, "mean_forecast"]) and np.allclose(line.get_ydata(), table.loc[ok, "observed_frequency"])
+    assert "probability" in ax.get_xlabel()
+
+
+def test_skill_intervals_draw_each_row_with_its_interval():
+    t = pd.DataFrame({"forecast": ["a", "b"], "tss": [0.5, 0.2], "tss_lo": [0.4, -0.1], "tss_hi": [0.6, 0.3]})
+    ax = plot_skill_intervals(t)
+    segs = ax.collections[0].get_segments()  # the horizontal error bars: (x from, y), (x to, y)
+    spans = {float(s[0][1]): (float(s[0][0]), float(s[1][0])) for s in segs}
+    rows = {tick.get_text(): y for tick, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert rows["a"] > rows["b"]  # the table's first row on top
+    assert spans[rows["a"]] == pytest.approx((0.4, 0.6)) and spans[rows["b"]] == pytest.approx((-0.1, 0.3))
+
+
+def test_fold_heatmap_annotates_the_values():
+    s = pd.DataFrame([[0.1, 0.25], [0.5, 0.75]], index=["model", "persistence"], columns=["fold 1", "fold 2"])
+    ax = plot_fold_heatmap(s)
+    assert sorted(tx.get_text() for tx in ax.texts) == ["0.10", "0.25", "0.50", "0.75"]
+
+
+def test_magnetogram_is_shown_on_the_full_byte_scale_with_its_disk():
+    img = np.zeros((32, 32), np.uint8)
+    ax = show_magnetogram(img, (15.5, 15.5), 12.0)
+    assert ax.images[0].get_clim() == (0, 255)
+    circle = ax.patches[0]
+    assert circle.get_radius() == 12.0 and tuple(circle.center) == (15.5, 15.5)
