@@ -1,6 +1,7 @@
 """Shared fixtures: the real reference files in ../shared/data (skipped, with the reason, when absent)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+# the offline reference data: $FLARELIB_DATA when set (as flarelib.io.download.shared_data_dir reads it), else ../shared/data
+SHARED = Path(os.environ["FLARELIB_DATA"]) if os.environ.get("FLARELIB_DATA") else ROOT.parent / "shared" / "data"
 REAL_MAG = SHARED / "helioviewer" / "2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2"
 REAL_CONT = SHARED / "helioviewer" / "2010_12_06__18_56_41_105__SDO_HMI_HMI_continuum.jp2"
 PANDEY = SHARED / "pandey2023"

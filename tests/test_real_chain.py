@@ -144,7 +144,8 @@ def test_explain_and_forecast_from_the_chains_checkpoint(chain, real_magnetogram
     assert rows[0]["model"]["training_store_fingerprint"] == open_store(chain / "store").fingerprint
 
 
-def test_the_books_notebooks_run_on_the_real_format_store(chain, tmp_path):
+def test_the_books_notebooks_run_on_the_real_format_store(chain, tmp_path, real_magnetogram, pandey):
+    # the notebooks also show the real JP2 and re-score the published predictions: skipped without the reference data
     args = [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--out", str(tmp_path / "nb"), "-p", "data_source", "real",
             "-p", "data_path", str(chain / "store"), "-p", "run_dir", str(tmp_path / "run"), "-p", "n_boot", "20",
             "-p", "n_per_kind", "1", "-p", "n_randomisation", "1"]
