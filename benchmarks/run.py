@@ -205,7 +205,7 @@ def training():
                 if k == 1:
                     t0, n = time.perf_counter(), 0
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                    loss = F.nll_loss(F.log_softmax(model.logits(x).float(), 1), y)
+                    loss = F.cross_entropy(model(x).float(), y)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -217,7 +217,7 @@ def training():
         model.eval()
         with torch.no_grad():
             x = torch.rand(64, 1, size, size, device=dev) * 255
-            t = timeit(lambda: model.logits(x).sum().item(), min_s=1.0)
+            t = timeit(lambda: model(x).sum().item(), min_s=1.0)
         rows.append({"benchmark": "training", "case": f"inference {size} px ({dev.type})", "value": 64 / t, "unit": "images/s"})
     if dev.type != "cuda":
         rows.append({"benchmark": "training", "case": "GPU (bf16, channels_last)", "value": float("nan"), "unit": "images/s",
@@ -301,7 +301,7 @@ def memory():
     with _PeakSampler() as train_mem:
         for x, y, _ in BatchLoader(ds, 64, augment=True, max_batches=2):
             opt.zero_grad()
-            torch.nn.functional.nll_loss(model(x), y).backward()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
     size_gb = st.images.nbytes / 1e9
     return [{"benchmark": "memory", "case": "real-archive store (memory-mapped)", "value": size_gb, "unit": "GB",
