@@ -40,3 +40,22 @@ def pandey() -> Path:
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the flarelib command line as a user does (a separate process)."""
     return subprocess.run([sys.executable, "-m", "flarelib", *map(str, args)], capture_output=True, text=True, cwd=cwd or ROOT)
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """Run the command line in this process (no interpreter start-up): the same result object as :func:`run_cli`.
+
+    An unexpected exception propagates (a test sees the traceback); anticipated errors return exit code 2.
+    """
+    import contextlib
+    import io
+
+    from flarelib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse refusals
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())

@@ -15,13 +15,14 @@ import pandas as pd
 
 from ..data.labels import LabelConfig, hourly_instants, make_index, partition_summary, read_index, timestamp_from_path, write_index
 from ..data.store import prepare_store
-from ..errors import FlarelibError
+from ..errors import FlarelibError, InputError
 from ..io.catalog import read_catalog
 from ..io.download import REFERENCE_FILES, DownloadConfig, download_hek_flares, download_helioviewer, fetch_reference
 from ..io.goes import parse_goes_class
 from ..io.magnetogram import read_magnetogram
 from ..sim.simulator import SimConfig, simulate_to_jp2, simulate_to_store
 from . import model_commands as cli_model
+from .options import SIZE_PX, float_in, int_in, timestamp
 
 __all__ = ["main", "build_parser"]
 
@@ -73,6 +74,8 @@ def _cmd_labels_summary(args) -> int:
 def _cmd_labels_make(args) -> int:
 
 
+    if Path(args.out).resolve() == Path(args.catalog).resolve():
+        raise InputError(f"--out {args.out}: is the catalog itself; writing the index there would destroy it")
     cat = read_catalog(args.catalog, on_bad_rows="report" if args.skip_bad_rows else "raise")
     cfg = LabelConfig(window_h=args.window_h, threshold_wm2=_threshold(args.threshold), cadence_h=args.cadence_h)
     lookup = None
@@ -90,6 +93,8 @@ def _cmd_labels_make(args) -> int:
             if abs(t - key) <= tol and (key not in by_hour or abs(t - key) < abs(by_hour[key][0] - key)):
                 by_hour[key] = (t, str(f.relative_to(root)))
         lookup = lambda t: by_hour.get(t, (None, None))[1]  # noqa: E731
+    if len(cat.table) == 0 and not (args.start and args.end):
+        raise InputError(f"--start/--end: the catalog {args.catalog} has no flares to take the period from; give both")
     start = args.start or cat.table["start"].min().floor("D")
     end = args.end or cat.table["start"].max().ceil("D")
     index, report = make_index(hourly_instants(start, end, cfg.cadence_h), cat, cfg, image_paths=lookup)
@@ -113,9 +118,15 @@ def _threshold(text: str) -> float:
 def _cmd_prepare(args) -> int:
 
     index = read_index(args.index)
-    shard = tuple(int(x) for x in args.shard.split("/")) if args.shard else None
+    shard = None
+    if args.shard:
+        try:
+            shard = tuple(int(x) for x in args.shard.split("/"))
+        except ValueError:
+            raise InputError(f"--shard {args.shard!r}: expected k/n, e.g. 0/4") from None
     path = prepare_store(index, args.out, size_px=args.size, root=args.root, workers=args.workers,
-                         on_error="raise" if args.strict else "skip", shard=shard, progress=not args.quiet)
+                         on_error="raise" if args.strict else "skip", shard=shard, progress=not args.quiet,
+                         overwrite=args.overwrite, retry_failed=args.retry_failed)
     man = json.loads((path / "store.json").read_text())
     print(f"{path}: {man['n_ok']} images of {man['size_px']} px stored, {man['n_failed']} unreadable (see failures.csv)")
     return 0
@@ -129,7 +140,12 @@ def _cmd_download(args) -> int:
         rep = download_helioviewer(args.start, args.end, args.out, cadence_h=args.cadence_h,
                                    tolerance_min=args.tolerance_min, config=cfg, progress=not args.quiet, **kw)
         print(rep["status"].value_counts().to_string())
-        return 0 if (rep["status"] != "failed").all() else 1
+        failed = rep[rep["status"] == "failed"]
+        if len(failed):
+            print(f"flarelib download: {len(failed)} of {len(rep)} images failed (first: {failed['error'].iloc[0][:200]}); "
+                  f"see {Path(args.out) / 'download_report.csv'}; rerun to retry them", file=sys.stderr)
+            return 1
+        return 0
     if args.what == "flares":
         kw = {"api": args.api} if args.api else {}
         p = download_hek_flares(args.start, args.end, args.out, config=cfg, **kw)
@@ -149,13 +165,14 @@ def _cmd_simulate(args) -> int:
         rows = simulate_to_jp2(cfg, args.out, progress=not args.quiet)
         print(f"{args.out}: {len(rows)} JP2 frames and catalog.csv")
         return 0
-    path = simulate_to_store(cfg, args.out, workers=args.workers, progress=not args.quiet)
+    path = simulate_to_store(cfg, args.out, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite)
     rep = json.loads((Path(path) / "report.json").read_text())
     if args.json:
         _print_json(rep)
     else:
         o = rep["oracle"]
-        print(f"{path}: {rep['n_frames']} frames, FL {rep['FL']} : NF {rep['NF']} (1:{rep['nf_per_fl']:.1f}); "
+        ratio = f"1:{rep['nf_per_fl']:.1f}" if rep["nf_per_fl"] else "no flare instance"
+        print(f"{path}: {rep['n_frames']} frames, FL {rep['FL']} : NF {rep['NF']} ({ratio}); "
               f"flares C/M/X {rep['n_flares']['C']}/{rep['n_flares']['M']}/{rep['n_flares']['X']}; "
               f"oracle TSS {o['tss']:.3f} HSS {o['hss']:.3f} (threshold {o['threshold']:.2f}); "
               f"from the present disk: TSS {rep['oracle_present']['tss']:.3f}")
@@ -171,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("inspect", help="metadata of magnetogram files (JP2/FITS)")
     s.add_argument("paths", nargs="+")
-    s.add_argument("--size", type=int, default=512, help="output size in px (512)")
+    s.add_argument("--size", type=SIZE_PX, default=512, help="output size in px, 16 to 4096 (512)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_inspect)
 
@@ -185,11 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--catalog", required=True, help="flare catalog CSV (SWAN-SF or HEK schema)")
     s.add_argument("--out", required=True, help="index CSV to write")
     s.add_argument("--images", help="folder of JP2/FITS files; instants without an image are left out")
-    s.add_argument("--start"), s.add_argument("--end")
-    s.add_argument("--cadence-h", type=float, default=1.0)
-    s.add_argument("--window-h", type=float, default=24.0)
+    s.add_argument("--start", type=timestamp), s.add_argument("--end", type=timestamp)
+    s.add_argument("--cadence-h", type=float_in(0, lo_open=True), default=1.0)
+    s.add_argument("--window-h", type=float_in(0, lo_open=True), default=24.0)
     s.add_argument("--threshold", default="M1.0", help="GOES class or flux in W/m^2 (M1.0)")
-    s.add_argument("--tolerance-min", type=float, default=12.0, help="image time tolerance around an instant")
+    s.add_argument("--tolerance-min", type=float_in(0), default=12.0, help="image time tolerance around an instant")
     s.add_argument("--skip-bad-rows", action="store_true", help="report malformed catalog rows and go on")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_labels_make)
@@ -198,36 +215,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--root", help="folder that relative image paths are relative to")
-    s.add_argument("--size", type=int, default=512)
-    s.add_argument("--workers", type=int, default=None, help="processes (all cores)")
+    s.add_argument("--size", type=SIZE_PX, default=512)
+    s.add_argument("--workers", type=int_in(1), default=None, help="processes (all cores)")
     s.add_argument("--shard", help="k/n: process only shard k of n")
     s.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
+    s.add_argument("--overwrite", action="store_true", help="start afresh when --out holds a store of other inputs")
+    s.add_argument("--retry-failed", action="store_true", help="read the images recorded as unreadable again")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_prepare)
 
     s = sub.add_parser("download", help="download Helioviewer JP2s, the HEK flare list or the reference data")
     s.add_argument("what", help="helioviewer | flares | reference | a reference file name")
-    s.add_argument("--start"), s.add_argument("--end")
+    s.add_argument("--start", type=timestamp), s.add_argument("--end", type=timestamp)
     s.add_argument("--out", required=True)
-    s.add_argument("--cadence-h", type=float, default=1.0)
-    s.add_argument("--tolerance-min", type=float, default=12.0)
+    s.add_argument("--cadence-h", type=float_in(0, lo_open=True), default=1.0)
+    s.add_argument("--tolerance-min", type=float_in(0), default=12.0)
     s.add_argument("--api", help="alternative API / mirror base URL")
-    s.add_argument("--retries", type=int, default=4)
-    s.add_argument("--backoff-s", type=float, default=1.0)
-    s.add_argument("--timeout-s", type=float, default=60.0)
+    s.add_argument("--retries", type=int_in(0, 20), default=4)
+    s.add_argument("--backoff-s", type=float_in(0), default=1.0)
+    s.add_argument("--timeout-s", type=float_in(0, lo_open=True), default=60.0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_download)
 
     s = sub.add_parser("simulate", help="simulate full-disk magnetograms and GOES flares (the embedded data set)")
-    s.add_argument("--start", default="2012-01-01T00:00:00")
-    s.add_argument("--end", default="2012-12-31T23:00:00")
-    s.add_argument("--cadence", type=float, default=1.0, help="hours between frames (1)")
-    s.add_argument("--size", type=int, default=512)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--activity", type=float, default=1.0, help="emergence-rate multiplier (solar-cycle phase)")
+    s.add_argument("--start", type=timestamp, default="2012-01-01T00:00:00")
+    s.add_argument("--end", type=timestamp, default="2012-12-31T23:00:00")
+    s.add_argument("--cadence", type=float_in(0, lo_open=True), default=1.0, help="hours between frames (1)")
+    s.add_argument("--size", type=SIZE_PX, default=512)
+    s.add_argument("--seed", type=int_in(0), default=0)
+    s.add_argument("--activity", type=float_in(0, lo_open=True), default=1.0, help="emergence-rate multiplier (solar-cycle phase)")
     s.add_argument("--format", choices=["store", "jp2"], default="store")
     s.add_argument("--out", required=True)
-    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--workers", type=int_in(1), default=None)
+    s.add_argument("--overwrite", action="store_true", help="start afresh when --out holds a simulation of another configuration")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_simulate)

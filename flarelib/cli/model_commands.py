@@ -20,7 +20,7 @@ from ..verify import baselines
 from ..verify.calibration import CALIBRATION_KINDS
 from ..verify.evaluation import evaluate, read_predictions, summarise
 from ..verify.uncertainty import DEFAULT_BLOCK_DAYS
-from .options import add_dataclass_options, dataclass_overrides
+from .options import add_dataclass_options, dataclass_overrides, float_in, int_in, timestamp
 
 _TRAIN_SKIP = ("profile", "model")
 
@@ -106,8 +106,6 @@ def _cmd_forecast(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    if args.steps < 1 or args.n_background < 1:
-        raise InputError(f"--steps and --n-background must be >= 1, got {args.steps} and {args.n_background}")
     res = explain_files(args.checkpoint, args.inputs, methods=args.methods.split(","), out=Path(args.out),
                         background_store=args.background, n_background=args.n_background, n_steps=args.steps,
                         synthetic_background=args.synthetic_background)
@@ -121,9 +119,9 @@ def _cmd_explain(args) -> int:
 
 
 def _add_uncertainty(s) -> None:
-    s.add_argument("--bootstrap", type=int, default=0, metavar="N", help="resamples for 95 %% intervals (0: none)")
-    s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    s.add_argument("--block-days", type=int, default=DEFAULT_BLOCK_DAYS, help="bootstrap block length in days (%(default)s)")
+    s.add_argument("--bootstrap", type=int_in(0, 100_000), default=0, metavar="N", help="resamples for 95 %% intervals (0: none)")
+    s.add_argument("--seed", type=int_in(0), default=0, help="bootstrap seed")
+    s.add_argument("--block-days", type=int_in(1, 366), default=DEFAULT_BLOCK_DAYS, help="bootstrap block length in days (%(default)s)")
     s.add_argument("--json", action="store_true")
 
 
@@ -145,7 +143,7 @@ def add_commands(sub) -> None:
     s = sub.add_parser("evaluate", help="skill scores, near-limb analysis and reliability of prediction files")
     s.add_argument("predictions", nargs="+", help="CSV with timestamp,flare_prob,target (one per fold)")
     s.add_argument("--labels", nargs="+", help="label files matching the predictions row by row (published format)")
-    s.add_argument("--threshold", type=float, default=0.5)
+    s.add_argument("--threshold", type=float_in(0, 1), default=0.5)
     s.add_argument("--calibrate", choices=CALIBRATION_KINDS, help="also score probabilities calibrated across folds")
     _add_uncertainty(s)
     s.set_defaults(func=_cmd_evaluate)
@@ -161,9 +159,9 @@ def add_commands(sub) -> None:
     s = sub.add_parser("forecast", help="probability of a >= M1.0 flare in the next 24 h for magnetograms")
     s.add_argument("paths", nargs="*", help="magnetogram files or directories")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--time", help="download the Helioviewer magnetogram nearest this time and forecast for it")
+    s.add_argument("--time", type=timestamp, help="download the Helioviewer magnetogram nearest this time and forecast for it")
     s.add_argument("--cache", default=str(Path.home() / ".cache" / "flarelib" / "forecast"))
-    s.add_argument("--decision-threshold", type=float, default=0.5)
+    s.add_argument("--decision-threshold", type=float_in(0, 1), default=0.5)
     s.add_argument("--explain", action="store_true", help="add attribution maps (gradcam, deepshap, ig)")
     s.add_argument("--methods", default="gradcam,deepshap,ig")
     s.add_argument("--explain-out", default="explanations")
@@ -178,7 +176,7 @@ def add_commands(sub) -> None:
     s.add_argument("--out", required=True, help="folder for NAME_METHOD.npy and NAME.png")
     s.add_argument("--background", help="store for the Deep SHAP background (default: the checkpoint's training store)")
     s.add_argument("--synthetic-background", action="store_true", help="field-free disks when no background store opens")
-    s.add_argument("--n-background", type=int, default=8)
-    s.add_argument("--steps", type=int, default=50, help="Integrated Gradients steps")
+    s.add_argument("--n-background", type=int_in(1, 1024), default=8)
+    s.add_argument("--steps", type=int_in(1, 10_000), default=50, help="Integrated Gradients steps")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_explain)

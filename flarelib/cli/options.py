@@ -38,3 +38,44 @@ def dataclass_overrides(args: argparse.Namespace, cls, skip=()) -> dict:
     """The fields of ``cls`` given on the command line (not ``None``)."""
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
             if f.name not in skip and getattr(args, f.name, None) is not None}
+
+
+def int_in(lo: int, hi: int | None = None):
+    """An argparse type: a whole number in [lo, hi]."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v} is outside {lo} to {hi if hi is not None else 'any'}")
+        return v
+    return parse
+
+
+def float_in(lo: float, hi: float | None = None, lo_open: bool = False):
+    """An argparse type: a finite number in [lo, hi] (or (lo, hi] when ``lo_open``)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if v != v or v in (float("inf"), float("-inf")) or v < lo or (lo_open and v == lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{text} is outside {'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}]")
+        return v
+    return parse
+
+
+def timestamp(text: str) -> str:
+    """An argparse type: a date or time pandas can read (returned as given)."""
+    import pandas as pd
+
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time (e.g. 2012-01-01 or 2012-01-01T12:00)") from None
+    return text
+
+
+#: Image sizes a user may ask for, in pixels.
+SIZE_PX = int_in(16, 4096)

@@ -17,6 +17,7 @@ the images they cover have been flushed).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -27,13 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tqdm import tqdm
+
 from .._fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from ..errors import InputError, MagnetogramError, StoreError
-from .labels import read_index
-import io
 from ..io.magnetogram import read_magnetogram
-from tqdm import tqdm
-from .labels import write_index
+from .labels import INDEX_COLUMNS, read_index, write_index
 
 __all__ = [
     "Store",
@@ -46,8 +46,22 @@ __all__ = [
 ]
 
 MANIFEST = "store.json"
+#: What a store was made from (its fingerprint), written before any image: a resume must match it.
+INPUTS = "inputs.json"
 #: Index columns of each image's disk geometry in store pixels (from the image header).
 DISK_COLUMNS = ("disk_x_px", "disk_y_px", "disk_r_px")
+
+
+def store_inputs(index: pd.DataFrame, size_px: int, extra: dict | None = None) -> dict:
+    """The fingerprint of a store's inputs: the index content (SHA-256 of its declared columns), the size and ``extra``.
+
+    ``extra`` names the rest of what the images come from: the root folder of
+    relative paths for ``prepare``, the configuration and seed for the simulator.
+    """
+    cols = [c for c in INDEX_COLUMNS if c in index.columns]
+    body = index[cols].to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S").encode()
+    return {"index_sha256": hashlib.sha256(body).hexdigest(), "n": int(len(index)), "size_px": int(size_px),
+            **json.loads(json.dumps(extra or {}, default=str))}
 
 
 def disk_from_extent(image: np.ndarray) -> tuple[float, float, float]:
@@ -160,16 +174,19 @@ class StoreWriter:
         Stored in ``store.json`` (for example the simulator configuration).
     """
 
-    def __init__(self, path: str | Path, index: pd.DataFrame, size_px: int, extra_manifest: dict | None = None) -> None:
+    def __init__(self, path: str | Path, index: pd.DataFrame, size_px: int, extra_manifest: dict | None = None,
+                 inputs: dict | None = None, overwrite: bool = False, retry_failed: bool = False) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.index = index.reset_index(drop=True).copy()
         self.n = len(self.index)
         self.size_px = int(size_px)
         self.extra = extra_manifest or {}
+        self.inputs = store_inputs(self.index, self.size_px, inputs)
+        self._check_inputs(overwrite)
         if (self.path / MANIFEST).is_file():
             man = json.loads((self.path / MANIFEST).read_text())
-            if man.get("complete") and man.get("n") == self.n and man.get("size_px") == self.size_px:
+            if man.get("complete") and not retry_failed:
                 self.done = np.ones(self.n, bool)
                 self.failed = {}
                 self._images = None
@@ -198,6 +215,25 @@ class StoreWriter:
         if resumable and fail_path.is_file():
             f = pd.read_csv(fail_path)
             self.failed = dict(zip(f["slot"].astype(int), f["error"].astype(str)))
+        if retry_failed and self.failed:
+            self.done[list(self.failed)] = False  # read them again
+            self.failed = {}
+            fail_path.unlink()
+
+    def _check_inputs(self, overwrite: bool) -> None:
+        """Refuse to continue a store made from other inputs; with ``overwrite``, start it afresh."""
+        rec = self.path / INPUTS
+        has_store = any((self.path / f).exists() for f in (MANIFEST, "images.u8", "progress.npy"))
+        if rec.is_file() or has_store:
+            old = json.loads(rec.read_text()) if rec.is_file() else {}
+            if old != self.inputs:
+                if not overwrite:
+                    what = sorted(k for k in set(old) | set(self.inputs) if old.get(k) != self.inputs.get(k)) or ["unrecorded inputs"]
+                    raise StoreError(f"{self.path}: holds a store made from other inputs ({', '.join(what)} differ); "
+                                     "pass --overwrite to start it afresh, or choose another folder")
+                for f in (MANIFEST, "images.u8", "progress.npy", "disk.npy", "failures.csv", "index.csv", INPUTS):
+                    (self.path / f).unlink(missing_ok=True)
+        atomic_write_text(rec, json.dumps(self.inputs, indent=2))
 
     @property
     def complete(self) -> bool:
@@ -237,6 +273,11 @@ class StoreWriter:
         """Write index and manifest once everything is done; returns the store path."""
         if not self.complete:
             raise StoreError(f"{self.path}: {int((~self.done).sum())} images still to write")
+        if self.n and len(self.failed) == self.n:
+            self.checkpoint()
+            first = next(iter(self.failed.values()))
+            raise StoreError(f"{self.path}: none of the {self.n} images could be read (first: {first}); "
+                             "check the index's paths and --root, then rerun with --retry-failed")
         if (self.path / MANIFEST).is_file():
             return self.path
         self.checkpoint()
@@ -336,6 +377,8 @@ def prepare_store(
     on_error: str = "skip",
     shard: tuple[int, int] | None = None,
     progress: bool = True,
+    overwrite: bool = False,
+    retry_failed: bool = False,
 ) -> Path:
     """Read every image of an index into a store, with all cores, resumably.
 
@@ -361,6 +404,15 @@ def prepare_store(
         each prepare one shard of the same index (each into its own folder).
     progress : bool
         Show a progress bar.
+    overwrite : bool
+        Start afresh when ``out`` holds a store made from other inputs (index, size, root); otherwise that is refused.
+    retry_failed : bool
+        Read the images recorded as unreadable again.
+
+    Raises
+    ------
+    StoreError
+        ``out`` holds a store of other inputs, or no image at all could be read.
     """
     idx = index.reset_index(drop=True)
     if shard is not None:
@@ -370,7 +422,9 @@ def prepare_store(
         idx = idx.iloc[k::n].reset_index(drop=True)
     root = Path(root) if root is not None else None
     paths = [str(root / p) if root is not None and not Path(p).is_absolute() else str(p) for p in idx["path"]]
-    writer = StoreWriter(out, idx, size_px, {"source": "prepare", "shard": list(shard) if shard else None})
+    inputs = {"root": str(root.resolve()) if root is not None else None, "shard": list(shard) if shard else None}
+    writer = StoreWriter(out, idx, size_px, {"source": "prepare", "shard": list(shard) if shard else None}, inputs=inputs,
+                         overwrite=overwrite, retry_failed=retry_failed)
     todo = writer.todo()
     jobs = [[(int(s), paths[s], size_px) for s in todo[i : i + chunk]] for i in range(0, len(todo), chunk)]
     fill_store(writer, _read_chunk, jobs, workers=workers, desc="prepare", progress=progress, on_error=on_error)

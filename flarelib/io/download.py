@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -136,6 +137,13 @@ def _attempt(url: str, part: Path, cfg: DownloadConfig) -> None:
         raise DownloadError(f"{url}: truncated body ({got} of {expected_total} bytes)")
 
 
+def _unreachable(exc: Exception) -> bool:
+    """Whether a failure means the host cannot be reached at all (name resolution, no route, refused)."""
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, (socket.gaierror, ConnectionRefusedError)) or "Name or service not known" in str(reason) or (
+        isinstance(reason, OSError) and getattr(reason, "errno", None) in (101, 113))  # network / host unreachable
+
+
 def http_download(
     url: str,
     dest: str | Path,
@@ -181,6 +189,8 @@ def http_download(
                 part.unlink(missing_ok=True)
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, DownloadError) as exc:
             last = exc
+            if _unreachable(exc):  # no name resolution or no route: retrying in seconds will not help
+                break
         if attempt < config.retries:
             time.sleep(config.backoff_s * 2**attempt)
     if last is not None:
@@ -222,6 +232,7 @@ def download_helioviewer(
     api: str = HELIOVIEWER_API,
     config: DownloadConfig = DownloadConfig(),
     progress: bool = True,
+    max_consecutive_failures: int = 3,
 ) -> pd.DataFrame:
     """Download HMI magnetogram JP2s at a cadence from Helioviewer.
 
@@ -235,14 +246,20 @@ def download_helioviewer(
         One row per requested time: ``time``, ``path`` (empty when none),
         ``date_obs``, ``status`` (``downloaded``, ``exists``, ``too_far``, ``failed``)
         and ``error``. Also written as ``out/download_report.csv``.
+
+    Raises
+    ------
+    DownloadError
+        After ``max_consecutive_failures`` requested times in a row failed to
+        download (no network, a server down): the report so far is written,
+        the message says what was fetched and what is left, and a rerun resumes.
     """
-
-
     out = Path(out)
     state_path = out / "download_state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     times = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(hours=cadence_h))
     rows = []
+    consecutive = 0
     for t in tqdm(times, desc="helioviewer", unit="img", disable=not progress):
         key = t.isoformat()
         if key in state and state[key]["status"] in {"downloaded", "exists"} and Path(state[key]["path"]).is_file():
@@ -270,10 +287,15 @@ def download_helioviewer(
             rec["error"] = str(exc)
         rows.append(rec)
         state[key] = rec
-
         atomic_write_text(state_path, json.dumps(state, indent=1))
+        consecutive = consecutive + 1 if rec["status"] == "failed" and rec["error"].startswith("http") else 0
+        if consecutive >= max_consecutive_failures:
+            report = pd.DataFrame(rows, columns=["time", "path", "date_obs", "status", "error"])
+            atomic_write_text(out / "download_report.csv", report.to_csv(index=False))
+            got = int(report["status"].isin(["downloaded", "exists"]).sum())
+            raise DownloadError(f"{consecutive} downloads in a row failed, stopping (last: {rec['error'][:200]}); "
+                                f"{got} of {len(times)} images fetched, {len(times) - len(rows)} not tried: rerun to resume")
     report = pd.DataFrame(rows, columns=["time", "path", "date_obs", "status", "error"])
-
     atomic_write_text(out / "download_report.csv", report.to_csv(index=False))
     return report
 

@@ -40,6 +40,7 @@ __all__ = [
     "uint8_to_gauss",
     "GAUSS_CLIP",
     "ZERO_GAUSS_VALUE",
+    "check_pixels",
 ]
 
 #: Helioviewer's clipping range for HMI magnetograms, in Gauss.
@@ -128,6 +129,53 @@ class Magnetogram:
 # header handling shared by JP2 and FITS
 
 
+def _describe_product(header: dict) -> str:
+    """Words for the image a header describes, from its observatory, instrument, detector and wavelength ('' if unknown)."""
+    parts = [str(_first(header, k, default="")).strip() for k in ("OBSRVTRY", "TELESCOP", "INSTRUME", "DETECTOR")]
+    parts = list(dict.fromkeys(p for p in parts if p))
+    wave = str(_first(header, "WAVELNTH", default="")).strip()
+    if wave:
+        unit = str(_first(header, "WAVEUNIT", default="")).strip()
+        parts.append(f"{float(wave):g}" + (f" {unit}" if unit else "") if wave.replace(".", "", 1).isdigit() else wave)
+    return ("an " if parts else "") + " ".join(parts) + (" image" if parts else "")
+
+
+def check_pixels(data: np.ndarray, meta: MagnetogramMeta, path: Path) -> None:
+    """Refuse pixels that are not a magnetogram on Helioviewer's byte scale.
+
+    A magnetogram is 0 off the disk given by its header, has an on-disk median
+    near the zero level (127), and varies smoothly between neighbouring
+    quiet-Sun pixels (a few counts). A damaged code stream that decodes to
+    noise, or a blank (all-NaN) disk, fails one of these.
+
+    Raises
+    ------
+    CorruptFileError
+        Naming the file and what is wrong with its pixels.
+    """
+    n = data.shape[0]
+    cx, cy = meta.disk_center_px
+    on = disk_mask(n, (cx, cy), meta.disk_radius_px * 0.98)
+    off = ~disk_mask(n, (cx, cy), meta.disk_radius_px * 1.05)
+    d = data.astype(np.int16)
+    disk = d[on]
+    if disk.size == 0:
+        raise CorruptFileError(path, "the header's disk lies outside the image")
+    if (disk == 0).all() or np.ptp(disk) == 0:
+        raise CorruptFileError(path, "blank disk: every on-disk pixel has the same value (no data)")
+    if off.any() and (d[off] > 0).mean() > 0.2:
+        raise CorruptFileError(path, f"{(d[off] > 0).mean():.0%} of the pixels off the header's disk are not 0: "
+                                     "not a magnetogram's sky (damaged or mis-scaled image)")
+    med = float(np.median(disk))
+    if abs(med - ZERO_GAUSS_VALUE) > 20:
+        raise CorruptFileError(path, f"on-disk median {med:.0f}, far from the zero level {ZERO_GAUSS_VALUE} of a magnetogram")
+    both = on[:, 1:] & on[:, :-1]
+    step = float(np.median(np.abs(np.diff(d, axis=1))[both]))
+    if step > 12:
+        raise CorruptFileError(path, f"on-disk pixels vary like noise (median difference of neighbours {step:.0f} counts, "
+                                     "a magnetogram's is a few): damaged code stream?")
+
+
 def _first(header: dict, *keys, default=None):
     for k in keys:
         if k in header and str(header[k]).strip() != "":
@@ -150,6 +198,9 @@ def _meta_from_header(path: Path, header: dict, size_px: int, rotation_deg: floa
     try:
         content = str(_first(header, "CONTENT", default="")).strip()
         if not content:
+            what = _describe_product(header)
+            if what:
+                raise WrongProductError(path, f"{what}, not an HMI line-of-sight magnetogram")
             raise HeaderError(path, "header has no CONTENT keyword: cannot tell which product this is")
         if "MAGNETOGRAM" not in content.upper():
             raise WrongProductError(
@@ -285,7 +336,9 @@ def _read_jp2(path: Path, size_px: int) -> Magnetogram:
         data = data[..., 0]
     if data.shape[0] != size_px:
         data = _resize_uint8(data, size_px)
-    return Magnetogram(data=np.ascontiguousarray(data, dtype=np.uint8), meta=meta)
+    data = np.ascontiguousarray(data, dtype=np.uint8)
+    check_pixels(data, meta, path)
+    return Magnetogram(data=data, meta=meta)
 
 
 def _resize_uint8(data: np.ndarray, size_px: int) -> np.ndarray:
@@ -332,7 +385,9 @@ def _read_fits(path: Path, size_px: int) -> Magnetogram:
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks off the disk
             b = np.nanmean(b.reshape(size_px, factor, size_px, factor), axis=(1, 3))
     meta = _meta_from_header(path, {**header, "NAXIS1": naxis}, size_px, rot, True)
-    return Magnetogram(data=gauss_to_uint8(b), meta=meta)
+    data = gauss_to_uint8(b)
+    check_pixels(data, meta, path)
+    return Magnetogram(data=data, meta=meta)
 
 
 def read_magnetogram(path: str | Path, size_px: int = 512) -> Magnetogram:

@@ -619,21 +619,22 @@ def _frame_index(sim: Simulator):
     return index, report
 
 
-def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = None, progress: bool = True) -> Path:
+def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = None, progress: bool = True,
+                      overwrite: bool = False) -> Path:
     """Simulate frames straight into an image store, with catalog, regions, oracle and a report.
 
     Writes into ``out``: the store (``images.u8``, ``index.csv``, ``store.json``),
     ``catalog.csv`` (GOES schema + region_id), ``regions.csv``, ``oracle.csv``
     and ``report.json`` (FL:NF ratio, counts per partition, oracle skill).
-    Resumes an interrupted run; same configuration, same bytes.
+    Resumes an interrupted run; same configuration, same bytes. A folder that
+    holds a simulation of another configuration (seed, period, size ...) is
+    refused unless ``overwrite``: two runs are never mixed.
     """
-
-
-
     out = Path(out)
     sim = Simulator(config)
     index, label_report = _frame_index(sim)
-    writer = StoreWriter(out, index, config.size_px, {"source": "simulator", "simulator": asdict(config)})
+    writer = StoreWriter(out, index, config.size_px, {"source": "simulator", "simulator": asdict(config)},
+                         inputs={"simulator": asdict(config)}, overwrite=overwrite)
     todo = writer.todo()
     chunk = 16
     jobs = [(asdict(config), todo[s : s + chunk].tolist()) for s in range(0, len(todo), chunk)]
@@ -655,10 +656,11 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
     y = index["target"].to_numpy()
     o = oracle.set_index("timestamp").loc[index["timestamp"]]
     p = o["p_oracle"].to_numpy()
-    best = best_threshold(y, p)
+    best = best_threshold(y, p)  # NaN skill when the period has no flare instance (nothing to forecast)
     present = best_threshold(y, o["p_present"].to_numpy())
     fl, nf = int(y.sum()), int((1 - y).sum())
     flares = sim.flares
+    letters = flares["goes_class"].astype(str).str[0] if len(flares) else pd.Series([], dtype=str)
     return {
         "n_frames": int(len(index)),
         "FL": fl,
@@ -666,7 +668,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
         "nf_per_fl": nf / fl if fl else None,
         "partitions": partition_summary(index)["partitions"],
         "n_regions": int(len(sim.regions)),
-        "n_flares": {c: int((flares["goes_class"].str[0] == c).sum()) for c in "CMX"},
+        "n_flares": {c: int((letters == c).sum()) for c in "CMX"},
         "oracle": {
             "threshold": best["threshold"],
             "tss": best["tss"],
