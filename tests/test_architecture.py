@@ -22,8 +22,9 @@ LAYERS = {
     "explain": 7,
     "cli": 8, "__main__": 8,
 }
-#: Third-party packages that may be imported inside a function: optional or heavy, not needed on the training path.
-LAZY_OK = ("glymur", "astropy", "sunpy", "captum", "matplotlib", "lxml", "PIL")
+#: Third-party packages that may be imported inside a function: optional or heavy (file formats, coordinates, attribution,
+#: plotting), not needed on the training path, which must import on the bare GPU machine.
+LAZY_OK = ("glymur", "astropy", "sunpy", "captum", "matplotlib", "seaborn", "lxml", "PIL")
 
 
 def _modules():
