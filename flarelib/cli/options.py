@@ -6,6 +6,8 @@ import dataclasses
 import types
 import typing
 
+import pandas as pd
+
 __all__ = ["add_dataclass_options", "dataclass_overrides"]
 
 
@@ -68,8 +70,6 @@ def float_in(lo: float, hi: float | None = None, lo_open: bool = False):
 
 def timestamp(text: str) -> str:
     """An argparse type: a date or time pandas can read (returned as given)."""
-    import pandas as pd
-
     try:
         pd.Timestamp(text)
     except (ValueError, TypeError):
