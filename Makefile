@@ -28,7 +28,7 @@ book: setup
 # notebooks' own small parameters is built first when none is there)
 test: setup
 	$(VENV)/bin/ruff check --no-cache .
-	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider --durations=12
 	$(VENV)/bin/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 	@test -f _build/html/index.html || $(MAKE) --no-print-directory book BOOK_PARAMS=
 	$(VENV)/bin/python -m pytest tests_book -q -p no:cacheprovider

@@ -61,6 +61,7 @@ def server():
     th.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}", _Handler
     srv.shutdown()
+    srv.server_close()
 
 
 def test_download_with_checksum(server, tmp_path, real_magnetogram):

@@ -74,6 +74,7 @@ def archive(tmp_path_factory):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}", root
     srv.shutdown()
+    srv.server_close()
 
 
 @pytest.fixture(scope="module")
