@@ -201,3 +201,39 @@ def test_atomic_writes_keep_the_umask_permissions(tmp_path):
         os.umask(old)
     assert (tmp_path / "meta.json").stat().st_mode & 0o777 == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o644
     assert default_file_mode() == 0o666 & ~old
+
+
+def test_worker_processes_end_with_a_killed_parent(tmp_path):
+    """SIGKILL the command while its worker pool renders: no worker outlives it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    proc = subprocess.Popen([sys.executable, "-m", "flarelib", "simulate", "--start", "2012-01-01", "--end", "2012-12-31", "--cadence", "6",
+                             "--size", "64", "--workers", "2", "--quiet", "--out", str(tmp_path / "s")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    t0 = time.time()
+    while len(children) < 2 and time.time() - t0 < 60:
+        time.sleep(0.1)
+        try:
+            children = [int(c) for c in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+        except FileNotFoundError:
+            break
+    assert len(children) >= 2, "the pool never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid):
+        try:
+            return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    t0 = time.time()
+    while any(alive(c) for c in children) and time.time() - t0 < 5:
+        time.sleep(0.1)
+    assert not any(alive(c) for c in children)

@@ -20,6 +20,8 @@ import hashlib
 import io
 import json
 import os
+import threading
+import time
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ __all__ = [
     "StoreWriter",
     "prepare_store",
     "fill_store",
+    "worker_pool",
     "open_store",
     "DISK_COLUMNS",
     "disk_from_extent",
@@ -309,6 +312,25 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return bio.getvalue()
 
 
+def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Worker initializer: end this process when the parent that started it is gone (killed, even with SIGKILL).
+
+    A daemon thread polls the parent's id; when the process is re-parented the worker exits at once, so no
+    orphan keeps writing into a store nobody will finish.
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="flarelib-parent-watch", daemon=True).start()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers end with this process."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
 def fill_store(writer: StoreWriter, work, jobs: list, workers: int | None = None, desc: str = "store", progress: bool = True,
                on_error: str = "skip", checkpoint_every: int = 8) -> None:
     """The one store-filling loop: run ``work`` over ``jobs`` on all cores, put results, checkpoint as it goes.
@@ -333,7 +355,7 @@ def fill_store(writer: StoreWriter, work, jobs: list, workers: int | None = None
     """
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=writer.n, initial=int(writer.done.sum()), desc=desc, unit="img", disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else None
+    pool = worker_pool(workers) if workers > 1 and len(jobs) > 1 else None
     try:
         results = pool.map(work, jobs) if pool is not None else map(work, jobs)
         for k, res in enumerate(results):
