@@ -236,3 +236,17 @@ def test_disk_scores_weigh_the_visible_regions_by_size_and_delta_spots(year_sim)
     idx, _ = _frame_index(year_sim)
     s = sc.set_index("timestamp").loc[idx["timestamp"], "flux_score"].to_numpy()
     assert np.median(s[idx["target"].to_numpy() == 1]) > 2 * np.median(s[idx["target"].to_numpy() == 0])
+
+
+def test_the_quiet_sun_network_rotates_with_the_photosphere():
+    """Cross-correlating two frames 12 h apart: the network near disk centre moves west by the synodic rate."""
+    sim = Simulator(SimConfig(start="2012-03-01T00:00", end="2012-03-01T12:00", cadence_h=12, size_px=512, seed=3, activity=1e-3))
+    a, b = (sim.field(i)[0] for i in (0, 1))
+    c, half = 255, 40
+    ref = a[c - half:c + half, c - half:c + half]
+    shifts = range(-25, 26)
+    score = [float(np.corrcoef(ref.ravel(), b[c - half:c + half, c - half + s:c + half + s].ravel())[0, 1]) for s in shifts]
+    best = list(shifts)[int(np.argmax(score))]
+    expected = sim.config.radius_px * np.sin(np.radians(13.2 * 0.5))  # px in 12 h at the centre
+    assert best > 0 and abs(best - expected) <= 2, (best, expected)
+    assert max(score) > 0.5

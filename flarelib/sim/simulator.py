@@ -518,9 +518,11 @@ class Simulator:
                     local[sl_] += contrib
             if local is not None:
                 region_maps[int(self.regions["region_id"].iat[k_i])] = local
-        # quiet-Sun network, rotating rigidly at the equatorial synodic rate
-        lon_pix = np.degrees(np.arctan2(g["Y"], g["X"])) + 13.2 * hours / 24.0
+        # quiet-Sun network, co-rotating with the photosphere: a pixel at Stonyhurst longitude L and latitude b
+        # shows the network cell that was at L - omega(b) t at the start (omega: Snodgrass & Ulrich 1990, synodic),
+        # so the pattern moves west (+x) with the regions
         lat_pix = np.degrees(np.arcsin(np.clip(g["Z"], -1, 1)))
+        lon_pix = np.degrees(np.arctan2(g["Y"], g["X"])) - _snodgrass_synodic_deg_day(lat_pix) * hours / 24.0
         li = ((lon_pix % 360.0) * 2).astype(np.int32) % 720
         bi = np.clip(((lat_pix + 90.0) * 2).astype(np.int32), 0, 359)
         br += self._network[bi, li]
