@@ -116,3 +116,11 @@ def test_field_free_baseline_uses_the_header_disk_not_pixel_values():
     by_header = field_free_baseline(img, disks=disk[None])
     assert float(by_pixels[0, 0, 15, 15]) == 0.0  # wrongly treated as sky
     assert float(by_header[0, 0, 15, 15]) == 127.5 and float(by_header[0, 0, 0, 0]) == 0.0
+
+
+def test_gradcam_upsampling_is_bilinear_unless_asked(model, images):
+    smooth = explain(model, images[:1], methods=("gradcam",)).maps["gradcam"][0]
+    blocky = explain(model, images[:1], methods=("gradcam",), gradcam_interpolation="nearest").maps["gradcam"][0]
+    assert not np.allclose(smooth, blocky)
+    with pytest.raises(ValueError, match="gradcam_interpolation"):
+        explain(model, images[:1], methods=("gradcam",), gradcam_interpolation="area")

@@ -101,7 +101,8 @@ class Explanation:
 
 
 def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, target: int = FLARE,
-            background: torch.Tensor | None = None, n_steps: int = 50, internal_batch_size: int = 16) -> Explanation:
+            background: torch.Tensor | None = None, n_steps: int = 50, internal_batch_size: int = 16,
+            gradcam_interpolation: str = "bilinear") -> Explanation:
     """Attributions toward ``target`` for a batch of images (N, 1, H, W) in 8-bit units.
 
     Parameters
@@ -114,11 +115,17 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
         of the inputs with 2 G of noise, 4 samples.
     n_steps : int
         Integrated Gradients steps (50).
+    gradcam_interpolation : {'bilinear', 'nearest', 'bicubic'}
+        How Grad-CAM's coarse map (the last convolutional layer's grid) is upsampled to the input before the
+        product with guided backpropagation: bilinear by default (captum's default is nearest, which paints
+        blocks of the last layer's cell size).
 
     Returns
     -------
     Explanation
     """
+    if gradcam_interpolation not in ("bilinear", "nearest", "bicubic"):
+        raise InputError(f"gradcam_interpolation must be 'bilinear', 'nearest' or 'bicubic', got {gradcam_interpolation!r}")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise InputError(f"unknown attribution method(s) {sorted(unknown)}; choose from {METHODS}")
@@ -127,10 +134,10 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
     with warnings.catch_warnings():
         # captum announces the hooks it sets and removes on every call: expected, not a problem
         warnings.filterwarnings("ignore", message=r"Setting (forward|backward)", category=UserWarning)
-        return _explain(net, x, methods, target, background, n_steps, internal_batch_size)
+        return _explain(net, x, methods, target, background, n_steps, internal_batch_size, gradcam_interpolation)
 
 
-def _explain(net, x, methods, target, background, n_steps, internal_batch_size) -> Explanation:
+def _explain(net, x, methods, target, background, n_steps, internal_batch_size, gradcam_interpolation) -> Explanation:
     from captum.attr import DeepLiftShap, GuidedGradCam, IntegratedGradients
 
     maps, delta = {}, None
@@ -138,7 +145,7 @@ def _explain(net, x, methods, target, background, n_steps, internal_batch_size) 
         feats = list(net.features)
         last_conv = max(i for i, m in enumerate(feats) if isinstance(m, nn.Conv2d))
         layer = feats[last_conv + 1] if last_conv + 1 < len(feats) and isinstance(feats[last_conv + 1], nn.ReLU) else feats[last_conv]
-        a = GuidedGradCam(net, layer).attribute(x.clone().requires_grad_(True), target=target)
+        a = GuidedGradCam(net, layer).attribute(x.clone().requires_grad_(True), target=target, interpolate_mode=gradcam_interpolation)
         maps["gradcam"] = a.detach()[:, 0].numpy()
     if "deepshap" in methods:
         if background is None:
