@@ -266,5 +266,5 @@ out.mkdir(parents=True, exist_ok=True)
 # - The same evaluation runs on our predictions; probabilistic scores show what the binary scores hide.
 #
 # ## What's next
-# Chapter 4 opens the model: what in the magnetogram drives its forecasts, and do the explanations point at the
-# regions that flared?
+# Chapter 4 gathers the results with their intervals; chapter 5 opens the model: what in the magnetogram drives
+# its forecasts, and do the explanations point at the regions that flared?

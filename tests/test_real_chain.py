@@ -152,6 +152,6 @@ def test_the_books_notebooks_run_on_the_real_format_store(chain, tmp_path, real_
             "-p", "n_per_kind", "1", "-p", "n_randomisation", "1"]
     r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert (tmp_path / "nb" / "05_results.ipynb").is_file()
+    assert (tmp_path / "nb" / "04_results.ipynb").is_file()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert "oracle" not in {row["forecast"] for row in summary["table"]}  # no ground truth on real data

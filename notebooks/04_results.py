@@ -16,7 +16,7 @@
 # %%
 
 # %% [markdown]
-# # 5. Results: what is reproduced, what a forecaster gets for free, and how sure we are
+# # 4. Results: what is reproduced, what a forecaster gets for free, and how sure we are
 #
 # ## Overview
 # This chapter gathers the headline numbers of chapters 2 and 3 into two tables, one per data set, every row with
@@ -100,7 +100,7 @@ g("block_days", real.get("block_days", 7), "{:d}")
 with_interval(real["table"])
 
 # %% [markdown]
-# *Table 5.1: the published model and free baselines on the same real instants (persistence rows leave out
+# *Table 4.1: the published model and free baselines on the same real instants (persistence rows leave out
 # {glue:text}`n_left_out` instants whose previous window is not in the data set). Intervals: 7-day block
 # bootstrap within folds.*
 #
@@ -148,7 +148,7 @@ g("sim_folds", len(sim["folds"]), "{:d}")
 with_interval(sim["table"])
 
 # %% [markdown]
-# *Table 5.2: on the simulated Sun, every forecast scored on the same validation instants; oracles and fitted
+# *Table 4.2: on the simulated Sun, every forecast scored on the same validation instants; oracles and fitted
 # baselines thresholded on the training folds. The oracle knows the next 24 hours; the present-disk oracle knows
 # the flare rates of the regions on the disk at $t$, the ceiling of a forecast from one magnetogram.*
 #
@@ -165,7 +165,7 @@ with_interval(sim["table"])
 # Published skill of full-disk models for the same task (>= M1.0 within 24 h from hourly HMI line-of-sight
 # magnetograms, four tri-monthly folds), as their abstracts state it. An empty cell means the abstract does not
 # report it. These rows share the real data set and protocol and are comparable with each other and with table
-# 5.1; our simulated rows are comparable only with the simulator's oracles.
+# 4.1; our simulated rows are comparable only with the simulator's oracles.
 #
 # | study | model | TSS | HSS | near-limb recall X | near-limb recall M |
 # |---|---|---|---|---|---|
@@ -184,4 +184,4 @@ with_interval(sim["table"])
 # - On the simulator, the model, the baselines and the oracles share one table.
 #
 # ## What's next
-# Chapter 4 (explanations) asks what in the magnetogram drives the forecasts.
+# Chapter 5 (explanations) asks what in the magnetogram drives the forecasts.

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 4. Explanations: Guided Grad-CAM, Deep SHAP and Integrated Gradients, compared and checked
+# # 5. Explanations: Guided Grad-CAM, Deep SHAP and Integrated Gradients, compared and checked
 #
 # ## Overview
 # The reference study shows attribution maps and says the three methods agree and point at active regions. On the
@@ -144,7 +144,7 @@ if chosen:
     plt.show()
 
 # %% [markdown]
-# *Figure 4.1: each row a validation instance (kind, position of the window's largest flare, its class and
+# *Figure 5.1: each row a validation instance (kind, position of the window's largest flare, its class and
 # longitude, the forecast probability); columns: the magnetogram and the positive attribution toward the flare
 # class of Guided Grad-CAM, Deep SHAP and Integrated Gradients (hot colours). The red cross marks the largest
 # flare of the window, placed with the frame's B0 through sunpy's coordinate frames; none is drawn for a flare
@@ -164,7 +164,7 @@ agree = pd.DataFrame(rows).groupby("pair").mean().round(3) if rows else pd.DataF
 agree
 
 # %% [markdown]
-# *Table 4.1: mean over the instances of the Spearman rank correlation of two methods' maps on the disk, and the
+# *Table 5.1: mean over the instances of the Spearman rank correlation of two methods' maps on the disk, and the
 # intersection over union of their top 1 % and 5 % pixels.*
 #
 # ## 4. Do they point at the region that flared?
@@ -190,7 +190,7 @@ else:
     print("no instance with a visible flaring region in this sample")
 
 # %% [markdown]
-# *Table 4.2: share of each method's positive attribution inside the mask of the region that produced the
+# *Table 5.2: share of each method's positive attribution inside the mask of the region that produced the
 # window's largest flare, that mask's share of the disk, their ratio (lift: 1 means no better than chance), and
 # the pointing-game rate (the map's maximum falls inside the region).*
 #
@@ -216,7 +216,7 @@ flags = {m: ("FLAG: empty map, explains nothing" if r.original_map_empty else
 pd.DataFrame({"similarity when fully randomised": last["spearman"].round(3), "verdict": pd.Series(flags)})
 
 # %% [markdown]
-# *Figure 4.2: similarity of each method's map to the trained model's map as the model's layers are replaced by
+# *Figure 5.2: similarity of each method's map to the trained model's map as the model's layers are replaced by
 # random weights from the output down. A method whose similarity stays high explains the input rather than the
 # model and is flagged.*
 
@@ -248,7 +248,7 @@ peaks = {m: np.unravel_index(np.argmax(np.where(real.disk_mask, exr.maps[m][0], 
 pd.DataFrame([{"method": m, "peak x (px)": int(peaks[m][1]), "peak y (px)": int(peaks[m][0])} for m in METHODS])
 
 # %% [markdown]
-# *Figure 4.3: the model trained on the simulated Sun applied to the real magnetogram of 2022-08-02, with its
+# *Figure 5.3: the model trained on the simulated Sun applied to the real magnetogram of 2022-08-02, with its
 # three maps. No flare catalog for this date is available offline; with one (`flarelib download flares`), the
 # distance from each map's peak to the flare follows from `flarelib.explain.attribution.peak_distance_px` and
 # `flarelib.io.geometry.stonyhurst_to_pixel`.*
