@@ -49,7 +49,7 @@ from pathlib import Path
 import pandas as pd
 from myst_nb import glue
 
-# %%
+# %% tags=["hide-input"]
 run = Path(run_dir)
 for name, chapter in (("paper_verification.json", "3 (03_near_limb_analysis)"), ("summary.json", "2 (02_training)")):
     if not (run / name).is_file():
@@ -122,7 +122,7 @@ with_interval(real["table"])
 # - **The C-class border.** {glue:text}`c_share_false_alarms` % of the published false alarms are windows whose
 #   largest flare is a C-class flare.
 
-# %%
+# %% tags=["hide-input"]
 g("sim_tss", sim["tss_mean"]), g("sim_tss_sd", sim["tss_sd"])
 rows = {r["forecast"]: r for r in sim["table"]}
 model_row = rows["FullDiskAlexNet (ours)"]
