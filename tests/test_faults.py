@@ -237,3 +237,39 @@ def test_worker_processes_end_with_a_killed_parent(tmp_path):
     while any(alive(c) for c in children) and time.time() - t0 < 5:
         time.sleep(0.1)
     assert not any(alive(c) for c in children)
+
+
+def test_downloads_without_a_network_stop_fast_and_say_what_is_left(tmp_path):
+    """A server that refuses connections: the run stops after three failures in a row, in seconds, with one line."""
+    import socket
+    import time
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connections are refused
+    t0 = time.time()
+    r = run_cli("download", "helioviewer", "--start", "2014-01-01", "--end", "2014-01-02", "--out", tmp_path / "jp2",
+                "--api", f"http://127.0.0.1:{port}", "--quiet")
+    assert time.time() - t0 < 20
+    _one_line_refusal(r, "in a row failed", "not tried", "rerun to resume")
+    assert (tmp_path / "jp2" / "download_report.csv").is_file()
+
+
+def test_explanations_never_swap_in_a_synthetic_background_silently(tmp_path, real_magnetogram):
+    import torch
+
+    from flarelib.errors import StoreError
+    from flarelib.explain.attribution import explain_files
+    from flarelib.model.checkpoint import CheckpointMeta, save_checkpoint
+    from flarelib.model.network import ModelConfig, build_model
+
+    cfg = ModelConfig(init="kaiming", input_scaling="centered")
+    torch.manual_seed(0)
+    ck = tmp_path / "model.pt"
+    save_checkpoint(ck, {"model": build_model(cfg).state_dict(),
+                         "meta": CheckpointMeta(model=cfg, image_size_px=64, fold=1, store_path=str(tmp_path / "moved-away")).to_json()})
+    with pytest.raises(StoreError, match="synthetic-background"):
+        explain_files(ck, [real_magnetogram], methods=("deepshap",), out=tmp_path / "ex")
+    res = explain_files(ck, [real_magnetogram], methods=("deepshap",), out=tmp_path / "ex", synthetic_background=True)
+    assert res[0]["background"] == "synthetic"
