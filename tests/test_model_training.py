@@ -202,15 +202,20 @@ def test_evaluate_reproduces_the_papers_numbers(pandey):
     assert 0.8 < d["auc"] < 0.9 and len(d["reliability"]) == 10 and len(d["by_longitude"]) > 10
 
 
-def test_a_perfect_score_has_a_tss_of_one_on_every_fold():
-    from flarelib.verify.evaluation import best_tss_per_fold
+def test_a_score_is_thresholded_on_the_training_folds_only():
+    """A perfect ranking score gets TSS 1 on every fold from thresholds chosen on the other folds; a blind one gets 0."""
+    from flarelib.verify.baselines import from_scores
+    from flarelib.verify.evaluation import evaluate
 
-    t = pd.date_range("2012-01-01", periods=8, freq="12h")
-    folds = [pd.DataFrame({"timestamp": t[:4], "target": [0, 1, 0, 1]}), pd.DataFrame({"timestamp": t[4:], "target": [1, 0, 0, 0]})]
-    perfect = pd.Series([0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.1, 0.2], index=t)
-    assert best_tss_per_fold(folds, perfect) == [1.0, 1.0]
-    # a score blind to the target cannot beat chance on this fold
-    assert best_tss_per_fold(folds[:1], pd.Series(0.5, index=t))[0] == pytest.approx(0.0)
+    t = pd.date_range("2012-01-01", periods=16, freq="45D")
+    index = pd.DataFrame({"timestamp": t, "target": [0, 1] * 8, "max_class": "", "fl_lon": np.nan, "fl_lat": np.nan})
+    index["partition"] = (t.month - 1) // 3 + 1
+    perfect = pd.Series(np.where(index["target"] == 1, 0.9, 0.1), index=t)
+    bf = from_scores("perfect", index, perfect)
+    assert all(0.1 < th <= 0.9 for th in bf.thresholds)
+    assert [f["tss"] for f in evaluate(bf.frames, bf.thresholds)["folds"]] == [1.0] * len(bf.frames)
+    blind = from_scores("blind", index, pd.Series(0.5, index=t))
+    assert all(f["tss"] == pytest.approx(0.0) for f in evaluate(blind.frames, blind.thresholds)["folds"])
 
 
 def test_evaluate_rejects_mismatched_labels(pandey):

@@ -18,7 +18,6 @@ from ..errors import CatalogError, InputError
 from ..schemas import PREDICTIONS
 from .calibration import cross_fit
 from .metrics import (
-    best_threshold,
     brier_skill_score,
     check_probabilities,
     check_targets,
@@ -32,7 +31,7 @@ from .metrics import (
 )
 from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, limb_recall_intervals, paired_difference
 
-__all__ = ["read_predictions", "evaluate", "best_tss_per_fold", "training_fold_thresholds", "summarise", "score_table", "paired_tss_difference"]
+__all__ = ["read_predictions", "evaluate", "summarise", "score_table", "paired_tss_difference"]
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -163,30 +162,6 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
 
 #: The fields of a ``calibrated`` result.
 CALIBRATED_KEYS = ("folds", "tss_mean", "tss_sd", "hss_mean", "hss_sd", "auc", "bss", "reliability", "tss_ci", "hss_ci", "auc_ci", "bss_ci")
-
-
-def best_tss_per_fold(frames: list[pd.DataFrame], score: pd.Series) -> list[float]:
-    """TSS at its best threshold of a ranking score on each fold's instants.
-
-    ``score`` is indexed by timestamp (an oracle's probability, a diagnostic
-    score); each frame gives the instants (``timestamp``) and their ``target``.
-    The best threshold is chosen on the fold itself: a ceiling to compare a
-    model's TSS at a fixed threshold with, not a forecast.
-    """
-    return [best_threshold(f["target"].to_numpy(), score.reindex(f["timestamp"]).to_numpy())["tss"] for f in frames]
-
-
-def training_fold_thresholds(frames: list[pd.DataFrame], column: str = "flare_prob") -> list[float]:
-    """For each fold k, the TSS-optimal threshold of ``column`` on the *other* folds' instants (never on fold k).
-
-    For scores that are not probabilities of the event (oracles, diagnostic
-    scores, baselines): a threshold chosen without the fold it is applied to.
-    """
-    out = []
-    for k in range(len(frames)):
-        others = pd.concat([f for j, f in enumerate(frames) if j != k], ignore_index=True)
-        out.append(best_threshold(others["target"].to_numpy(), others[column].to_numpy())["threshold"])
-    return out
 
 
 def summarise(result: dict) -> str:
