@@ -49,6 +49,11 @@ HEK_API = "https://www.lmsal.com/hek/her"
 _PANDEY = "https://raw.githubusercontent.com/chetrajpandey/explainingFullDisk/main"
 _HV_TEST = "https://raw.githubusercontent.com/Helioviewer-Project/api/main/tests/unit_tests/jpeg2000/test_data"
 
+def _per_fold(local: str, remote: str, sha256: tuple[str, str, str, str]) -> dict[str, tuple[str, str]]:
+    """Reference-study files of the four folds: ``local`` and ``remote`` are patterns with ``{k}``."""
+    return {local.format(k=k): (f"{_PANDEY}/{remote.format(k=k)}", h) for k, h in zip((1, 2, 3, 4), sha256)}
+
+
 #: Public reference files: relative path (as in ``../shared/data``) -> (URL, SHA-256).
 REFERENCE_FILES: dict[str, tuple[str, str]] = {
     "helioviewer/2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2": (
@@ -59,42 +64,21 @@ REFERENCE_FILES: dict[str, tuple[str, str]] = {
         f"{_HV_TEST}/2010_12_06__18_56_41_105__SDO_HMI_HMI_continuum.jp2",
         "e665ae6dcf5d2743351e0c09e5ef2df8fd37f5c8db5b11caa70194d386ec3969",
     ),
-    **{
-        f"pandey2023/labels/Fold{k}_val.csv": (f"{_PANDEY}/labeling/data_labels/Fold{k}_val.csv", h)
-        for k, h in zip(
-            (1, 2, 3, 4),
-            (
-                "c932c3c4d7bb85fc023c3dff4389d984a72c77f7df45513249107cabea26427f",
-                "ee2d6f3727a7d018a783fdb34b13ce0dbd496120b8f3952a26ff652db5bed460",
-                "ce93483ff72ac7591429e331cac6def3234e28b1954b7920d1505117cbd66922",
-                "68bb9b6e52af927813661f9c1aa8b0518c33c5d061135e13934a00deb319f2f8",
-            ),
-        )
-    },
-    **{
-        f"pandey2023/predictions/fold{k}_res.csv": (f"{_PANDEY}/modeling/trained_models/validation_preds/fold{k}_res.csv", h)
-        for k, h in zip(
-            (1, 2, 3, 4),
-            (
-                "a9d63055bac0f89cd180fbfc885e6aed2f75c205607431adfccab47cf58e0914",
-                "d5b249ed455f66f40ad836827a2098b273f94d394b379daa83af08aad1bbbd0c",
-                "ad685f8ffc42d3ac604d1ddc5349ce242f9aaef9b127a185085067d92b2eb620",
-                "f25ba0b49612bf40fdc325d44a431d7ecde13aa31807b11773e07d074d9c48bb",
-            ),
-        )
-    },
-    **{
-        f"pandey2023/training_logs/fold{k}_log.csv": (f"{_PANDEY}/modeling/trained_models/results/fold{k}_new.csv", h)
-        for k, h in zip(
-            (1, 2, 3, 4),
-            (
-                "1d804a4beba727d6f2ce5ce3866c8fc97dadd436b6011f52f4e71001f31fca3b",
-                "d5724362c37617b192e3832dfc160ce6b8349a77bab9e851fcc5a78e504a040d",
-                "9308280574a50574df8d3f3c142596f3800980ffd9d33b74452e047f3361505d",
-                "1344da7ecd27e5938449aa05f016be1bef9aa9bccf0a8a395a7f151ec479eb58",
-            ),
-        )
-    },
+    **_per_fold("pandey2023/labels/Fold{k}_val.csv", "labeling/data_labels/Fold{k}_val.csv", (
+        "c932c3c4d7bb85fc023c3dff4389d984a72c77f7df45513249107cabea26427f",
+        "ee2d6f3727a7d018a783fdb34b13ce0dbd496120b8f3952a26ff652db5bed460",
+        "ce93483ff72ac7591429e331cac6def3234e28b1954b7920d1505117cbd66922",
+        "68bb9b6e52af927813661f9c1aa8b0518c33c5d061135e13934a00deb319f2f8")),
+    **_per_fold("pandey2023/predictions/fold{k}_res.csv", "modeling/trained_models/validation_preds/fold{k}_res.csv", (
+        "a9d63055bac0f89cd180fbfc885e6aed2f75c205607431adfccab47cf58e0914",
+        "d5b249ed455f66f40ad836827a2098b273f94d394b379daa83af08aad1bbbd0c",
+        "ad685f8ffc42d3ac604d1ddc5349ce242f9aaef9b127a185085067d92b2eb620",
+        "f25ba0b49612bf40fdc325d44a431d7ecde13aa31807b11773e07d074d9c48bb")),
+    **_per_fold("pandey2023/training_logs/fold{k}_log.csv", "modeling/trained_models/results/fold{k}_new.csv", (
+        "1d804a4beba727d6f2ce5ce3866c8fc97dadd436b6011f52f4e71001f31fca3b",
+        "d5724362c37617b192e3832dfc160ce6b8349a77bab9e851fcc5a78e504a040d",
+        "9308280574a50574df8d3f3c142596f3800980ffd9d33b74452e047f3361505d",
+        "1344da7ecd27e5938449aa05f016be1bef9aa9bccf0a8a395a7f151ec479eb58")),
 }
 
 
