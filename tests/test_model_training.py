@@ -151,7 +151,7 @@ def test_training_writes_safe_checkpoints_logs_and_predictions(tiny_store, tmp_p
     assert ck["epoch"] == 1 and json.loads(ck["config"])["epochs"] == 2
     log = pd.read_csv(d / "log.csv")
     assert list(log.columns[:8]) == ["fold", "epoch", "train_loss", "val_loss", "val_tss", "val_hss", "val_forecast_positive", "lr"]
-    assert len(log) == 2
+    assert len(log) == 2 and (log["grad_norm"] > 0).all()
     pred = pd.read_csv(d / "predictions.csv")
     assert list(pred.columns[:3]) == ["timestamp", "flare_prob", "target"] and set(pred["partition"]) == {2}
     assert {"max_class", "fl_lon", "fl_lat"} <= set(pred.columns)
@@ -253,3 +253,17 @@ def test_paper_profile_follows_the_authors_initialisation():
     dev = TrainConfig.offline().deviations_from_paper()
     assert dev["optimizer"] == ("sgd", "adamw") and dev["model.classifier_init"] == ("normal", "torchvision")
     assert {"scheduler steps", "label window", "flare catalog"} <= set(dev)
+
+
+def test_the_light_head_and_the_training_options():
+    gap = build_model(ModelConfig(head="gap"))
+    assert sum(p.numel() for p in gap.classifier.parameters()) == 256 * 2 + 2
+    assert gap(torch.rand(2, 1, 64, 64) * 255).shape == (2, 2)
+    with pytest.raises(ValueError, match="head"):
+        build_model(ModelConfig(head="resnet"))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="grad_clip"):
+        TrainConfig(grad_clip=0.0)
+    dev = TrainConfig.offline(label_smoothing=0.1, model=ModelConfig(head="gap")).deviations_from_paper()
+    assert dev["label_smoothing"] == (0.0, 0.1) and dev["model.head"] == ("alexnet", "gap")

@@ -59,6 +59,10 @@ class ModelConfig:
         normal(0, 0.01) weights and zero biases, as the reference study's code
         does (ImageNet weights then go into the convolutions only).
     dropout : float
+    head : {'alexnet', 'gap'}
+        AlexNet's classifier on a 6 x 6 pooled map (9216 -> 4096 -> 4096 -> 2, the paper's), or a light head for
+        CPU budgets: global average pooling of the 256 feature maps, dropout and one linear layer (514 weights
+        instead of about 54 million).
     allow_download : bool
         Let torchvision fetch the ImageNet weights when they are not cached.
     """
@@ -68,23 +72,30 @@ class ModelConfig:
     input_scaling: str = "unit"
     classifier_init: str = "torchvision"
     dropout: float = 0.5
+    head: str = "alexnet"
     allow_download: bool = False
 
 
 class FullDiskAlexNet(nn.Module):
     """AlexNet for one-channel full-disk magnetograms with a 2-class head (logits)."""
 
-    def __init__(self, input_scaling: str = "unit", dropout: float = 0.5) -> None:
+    def __init__(self, input_scaling: str = "unit", dropout: float = 0.5, head: str = "alexnet") -> None:
         super().__init__()
         if input_scaling not in ("unit", "centered"):
             raise InputError(f"input_scaling must be 'unit' or 'centered', got {input_scaling!r}")
+        if head not in ("alexnet", "gap"):
+            raise InputError(f"head must be 'alexnet' or 'gap', got {head!r}")
         self.input_scaling = input_scaling
         self.stem = nn.Sequential(nn.Conv2d(1, 3, kernel_size=3, padding=1), nn.ReLU(inplace=True))
         alex = torchvision.models.alexnet(weights=None, dropout=dropout)
         self.features = alex.features
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = alex.classifier
-        self.classifier[-1] = nn.Linear(4096, 2)
+        if head == "alexnet":
+            self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+            self.classifier = alex.classifier
+            self.classifier[-1] = nn.Linear(4096, 2)
+        else:
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(256, 2))
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """8-bit units (uint8 or float) to the network's input scale."""
@@ -132,7 +143,7 @@ def build_model(config: ModelConfig = ModelConfig()) -> FullDiskAlexNet:
     FileNotFoundError
         ``weights`` names a file that does not exist.
     """
-    model = FullDiskAlexNet(input_scaling=config.input_scaling, dropout=config.dropout)
+    model = FullDiskAlexNet(input_scaling=config.input_scaling, dropout=config.dropout, head=config.head)
     if config.init == "kaiming":
         _kaiming(model)
     elif config.init != "torchvision":

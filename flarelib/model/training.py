@@ -86,6 +86,11 @@ class TrainConfig:
     calibrate : {'isotonic', 'platt'} or None
         Fit a calibrator on the inner split's predictions of the reported
         epoch and store it in the checkpoint (needs ``select="inner"``).
+    label_smoothing : float
+        Cross-entropy label smoothing (0: none, the paper's).
+    grad_clip : float or None
+        Clip the gradients' global norm (None: no clipping, the paper's). The log records each epoch's mean
+        gradient norm either way.
     """
 
     profile: str = "paper"
@@ -110,6 +115,8 @@ class TrainConfig:
     select: str = "final"
     early_stop_patience: int | None = None
     calibrate: str | None = None
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -122,6 +129,8 @@ class TrainConfig:
             (self.calibrate in (None, *CALIBRATION_KINDS), f"calibrate must be one of {CALIBRATION_KINDS}, got {self.calibrate!r}"),
             (self.calibrate is None or self.select == "inner", "calibrate needs select='inner' (the calibrator is fitted on the inner split)"),
             (self.image_size is None or 16 <= self.image_size <= 4096, f"image_size must be 16 to 4096 px, got {self.image_size}"),
+            (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip}"),
             (self.max_batches_per_epoch is None or self.max_batches_per_epoch >= 1,
              f"max_batches_per_epoch must be >= 1, got {self.max_batches_per_epoch}"),
         ]
@@ -156,10 +165,10 @@ class TrainConfig:
         paper = TrainConfig.paper()
         out = {}
         for k in ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "plateau_patience", "plateau_factor",
-                  "augment", "image_size", "select"):
+                  "augment", "image_size", "select", "label_smoothing", "grad_clip"):
             if getattr(self, k) != getattr(paper, k):
                 out[k] = (getattr(paper, k), getattr(self, k))
-        for k in ("weights", "init", "classifier_init", "input_scaling", "dropout"):
+        for k in ("weights", "init", "classifier_init", "input_scaling", "dropout", "head"):
             if getattr(self.model, k) != getattr(paper.model, k):
                 out[f"model.{k}"] = (getattr(paper.model, k), getattr(self.model, k))
         for what, theirs, ours in PAPER_DEVIATIONS_FIXED:
@@ -358,14 +367,14 @@ def _restore(run: _Run, last: Path) -> None:
     log.info("fold %d: resuming after epoch %d", run.fold, run.start_epoch)
 
 
-def _train_one_epoch(run: _Run, epoch: int, progress: bool) -> tuple[float, int]:
-    """One pass over the (augmented) training partitions; returns the mean loss and the number of images."""
+def _train_one_epoch(run: _Run, epoch: int, progress: bool) -> tuple[float, int, float]:
+    """One pass over the (augmented) training partitions; returns the mean loss, the images seen and the mean gradient norm."""
     cfg, device = run.config, run.device
     torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout draws, reproducible on resume
     run.model.train()
     loader = BatchLoader(run.train_ds, cfg.batch_size, epoch=epoch, seed=cfg.seed, augment=cfg.augment, device=device,
                          max_batches=cfg.max_batches_per_epoch, rank=run.rank, world=run.world)
-    total, n = 0.0, 0
+    total, n, norms, steps = 0.0, 0, 0.0, 0
     bar = tqdm(loader, desc=f"fold {run.fold} epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                disable=not progress or run.rank != 0)
     for x, y, _ in bar:
@@ -373,15 +382,18 @@ def _train_one_epoch(run: _Run, epoch: int, progress: bool) -> tuple[float, int]
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
             logits = run.step(x)
-        loss = F.cross_entropy(logits.float(), y, weight=run.weights)
+        loss = F.cross_entropy(logits.float(), y, weight=run.weights, label_smoothing=cfg.label_smoothing)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip if cfg.grad_clip else float("inf"))
         run.opt.step()
         total += loss.item() * len(y)
         n += len(y)
+        norms += float(norm)
+        steps += 1
         bar.set_postfix(loss=f"{total / n:.4f}")
     total, n = _all_reduce_sum([total, float(n)], run.world)
-    return total / max(n, 1), int(n)
+    return total / max(n, 1), int(n), norms / max(steps, 1)
 
 
 def _meta(run: _Run, epoch: int, calibrator: dict | None) -> CheckpointMeta:
@@ -442,12 +454,12 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
     patience_left = True
     for epoch in range(run.start_epoch, config.epochs):
         t0 = time.time()
-        train_loss, n = _train_one_epoch(run, epoch, progress)
+        train_loss, n, grad_norm = _train_one_epoch(run, epoch, progress)
         val_loss, probs = predict(run.model, run.val_ds, run.weights, config, run.device, run.rank, run.world)
         s = skill_scores(run.val_ds.targets, probs >= 0.5)
         row = {"fold": fold, "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_tss": s["tss"],
                "val_hss": s["hss"], "val_forecast_positive": float(np.mean(probs >= 0.5)), "lr": run.opt.param_groups[0]["lr"],
-               "train_images": n}
+               "train_images": n, "grad_norm": grad_norm}
         inner_probs = None
         if run.inner_ds is not None:
             inner_loss, inner_probs = predict(run.model, run.inner_ds, run.weights, config, run.device, run.rank, run.world)
