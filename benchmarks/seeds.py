@@ -4,7 +4,7 @@
 For each seed, all four folds are trained with the given profile and options (final-epoch reporting, as the
 book), and each fold's reported TSS and HSS, whether it collapsed to one forecast for every validation instant,
 and the wall time are written to ``benchmarks/results/seeds.csv`` (rows of earlier runs with other settings are
-kept, so configurations can be compared). Example, the book's configuration on its store::
+kept, so configurations and seeds accumulate). Example, the book's configuration on its store::
 
     python benchmarks/seeds.py --store runs/book/data --seeds 0 1 2 --profile offline --epochs 3 --batch-size 32 --image-size 128
     python benchmarks/seeds.py --store runs/book/data --seeds 0 1 2 --profile offline --epochs 3 --head gap --label 'gap head'
@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.is_file():
         old = pd.read_csv(out)
-        new = pd.concat([old[old["configuration"] != new["configuration"].iloc[0]], new], ignore_index=True)
+        rerun = old.set_index(["configuration", "seed"]).index.isin(new.set_index(["configuration", "seed"]).index)
+        new = pd.concat([old[~rerun], new], ignore_index=True)  # a rerun of (configuration, seed) replaces its rows
     out.parent.mkdir(parents=True, exist_ok=True)
     new.to_csv(out, index=False)
     summary = new.groupby("configuration").agg(tss_mean=("tss", "mean"), tss_sd=("tss", "std"), collapsed=("collapsed", "sum"),
