@@ -11,8 +11,6 @@ and reader threads prepare the next batches while the model works.
 """
 from __future__ import annotations
 
-from ..errors import InputError
-
 import collections
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from .store import Store
 
 __all__ = ["StoreDataset", "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]

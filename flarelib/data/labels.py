@@ -15,17 +15,17 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
-from ..io.catalog import FlareCatalog
-from ..errors import CatalogError, GoesClassError, InputError
-from ..io.goes import M1_FLUX_WM2, parse_goes_class
 from .._fileio import atomic_write_text
+from ..errors import CatalogError, GoesClassError, InputError
+from ..io.catalog import FlareCatalog
+from ..io.goes import M1_FLUX_WM2, parse_goes_class
 from ..schemas import INDEX
 
 __all__ = [

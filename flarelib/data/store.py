@@ -22,14 +22,12 @@ import json
 import os
 import threading
 import time
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from tqdm import tqdm
 
 from .._fileio import atomic_write_bytes, atomic_write_text, sha256_file
@@ -49,6 +47,7 @@ __all__ = [
 ]
 
 MANIFEST = "store.json"
+FORMAT_VERSION = 1
 #: What a store was made from (its fingerprint), written before any image: a resume must match it.
 INPUTS = "inputs.json"
 #: Index columns of each image's disk geometry in store pixels (from the image header).
@@ -74,7 +73,6 @@ def disk_from_extent(image: np.ndarray) -> tuple[float, float, float]:
     if rows.size == 0:
         raise StoreError("blank image: no disk to locate")
     return ((cols[0] + cols[-1]) / 2.0, (rows[0] + rows[-1]) / 2.0, (cols[-1] - cols[0] + rows[-1] - rows[0] + 2) / 4.0)
-FORMAT_VERSION = 1
 
 
 @dataclass
