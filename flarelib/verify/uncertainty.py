@@ -93,11 +93,15 @@ def flare_ids(frame: pd.DataFrame) -> np.ndarray:
     return ids
 
 
-def _resample_blocks(blocks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _block_members(blocks: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each block, in block order (computed once per data set, not per resample)."""
+    _, inverse = np.unique(blocks, return_inverse=True)
+    return np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
+
+
+def _resample_blocks(members: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Row positions of one block-bootstrap resample (blocks drawn with replacement)."""
-    uniq, inverse = np.unique(blocks, return_inverse=True)
-    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
-    pick = rng.integers(0, len(uniq), len(uniq))
+    pick = rng.integers(0, len(members), len(members))
     return np.concatenate([members[k] for k in pick])
 
 
@@ -119,7 +123,8 @@ def bootstrap_scores(frames: list[pd.DataFrame], thresholds, n_boot: int = 1000,
         raise InputError(f"--bootstrap must be >= 1, got {n_boot}")
     thresholds = list(np.broadcast_to(np.asarray(thresholds, float), (len(frames),)))
     rng = np.random.default_rng(seed)
-    data = [(f["target"].to_numpy(int), f[prob_column].to_numpy(float), day_blocks(f["timestamp"], block_days)) for f in frames]
+    data = [(f["target"].to_numpy(int), f[prob_column].to_numpy(float), _block_members(day_blocks(f["timestamp"], block_days)))
+            for f in frames]
     tss, hss, auc, bss = (np.empty(n_boot) for _ in range(4))
     for b in range(n_boot):
         ys, ps, ts, hs = [], [], [], []
@@ -176,7 +181,7 @@ def paired_difference(frames: list[pd.DataFrame], score: Callable[[list[pd.DataF
     the same blocks, so what they share cancels.
     """
     rng = np.random.default_rng(seed)
-    blocks = [day_blocks(f["timestamp"], block_days) for f in frames]
+    blocks = [_block_members(day_blocks(f["timestamp"], block_days)) for f in frames]
     point = score(frames, column_a) - score(frames, column_b)
     diffs = np.empty(n_boot)
     for b in range(n_boot):
