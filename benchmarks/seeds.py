@@ -4,7 +4,8 @@
 For each seed, all four folds are trained with the given profile and options (final-epoch reporting, as the
 book), and each fold's reported TSS and HSS, whether it collapsed to one forecast for every validation instant,
 and the wall time are written to ``benchmarks/results/seeds.csv`` (rows of earlier runs with other settings are
-kept, so configurations and seeds accumulate). Example, the book's configuration on its store::
+kept, so configurations and seeds accumulate; each row names the store's fingerprint, so results on other data
+are never mixed in). Example, the book's configuration on its store::
 
     python benchmarks/seeds.py --store runs/book/data --seeds 0 1 2 --profile offline --epochs 3 --batch-size 32 --image-size 128
     python benchmarks/seeds.py --store runs/book/data --seeds 0 1 2 --profile offline --epochs 3 --head gap --label 'gap head'
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from flarelib.cli.options import add_dataclass_options, dataclass_overrides  # noqa: E402
+from flarelib.data.store import open_store  # noqa: E402
 from flarelib.model.network import ModelConfig  # noqa: E402
 from flarelib.model.training import TrainConfig, cross_validate  # noqa: E402
 
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     add_dataclass_options(ap, ModelConfig, help_prefix="model.")
     args = ap.parse_args(argv)
     rows = []
+    store_fp = open_store(args.store).fingerprint[:16]  # which data the rows belong to (the book shows only its own)
     for seed in args.seeds:
         cfg = TrainConfig.for_profile(args.profile, seed=seed, **dataclass_overrides(args, TrainConfig, ("profile", "model", "seed")))
         model_kw = dataclass_overrides(args, ModelConfig)
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
         wall = time.perf_counter() - t0
         for r in results:
             rep = r.log[r.log["epoch"] == r.reported_epoch].iloc[0]
-            rows.append({"configuration": label, "seed": seed, "fold": r.fold, "epochs": cfg.epochs, "tss": rep["val_tss"],
+            rows.append({"configuration": label, "store": store_fp, "seed": seed, "fold": r.fold, "epochs": cfg.epochs, "tss": rep["val_tss"],
                          "hss": rep["val_hss"], "forecast_positive": rep["val_forecast_positive"], "collapsed": r.collapsed,
                          "wall_s_all_folds": round(wall, 1)})
         print(pd.DataFrame(rows[-len(results):]).round(3).to_string(index=False), flush=True)
@@ -58,11 +61,14 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.is_file():
         old = pd.read_csv(out)
-        rerun = old.set_index(["configuration", "seed"]).index.isin(new.set_index(["configuration", "seed"]).index)
+        if "store" not in old:
+            old["store"] = ""
+        key = ["configuration", "store", "seed"]
+        rerun = old.set_index(key).index.isin(new.set_index(key).index)
         new = pd.concat([old[~rerun], new], ignore_index=True)  # a rerun of (configuration, seed) replaces its rows
     out.parent.mkdir(parents=True, exist_ok=True)
     new.to_csv(out, index=False)
-    summary = new.groupby("configuration").agg(tss_mean=("tss", "mean"), tss_sd=("tss", "std"), collapsed=("collapsed", "sum"),
+    summary = new.groupby(["configuration", "store"]).agg(tss_mean=("tss", "mean"), tss_sd=("tss", "std"), collapsed=("collapsed", "sum"),
                                                folds=("tss", "size"))
     print(summary.round(3).to_string())
     return 0

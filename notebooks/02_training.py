@@ -198,7 +198,8 @@ pd.DataFrame([{"model minus": k, "TSS difference": round(v["difference"], 3), "9
 summary = {"tss_mean": result["tss_mean"], "tss_sd": result["tss_sd"], "hss_mean": result["hss_mean"], "hss_sd": result["hss_sd"],
            "folds": list(fold_list), "selection": config.select, "epochs": config.epochs, "collapsed_folds": collapsed,
            "image_size": int(config.image_size or store.size_px), "n_boot": n_boot, "table": table.to_dict(orient="records"),
-           "paired": comparisons}
+           "paired": comparisons, "store_fingerprint": store.fingerprint[:16], "profile": config.profile,
+           "head": config.model.head}
 Path(run_dir).mkdir(parents=True, exist_ok=True)
 (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
 print(f"model TSS {result['tss_mean']:.2f} +/- {result['tss_sd']:.2f}, HSS {result['hss_mean']:.2f} +/- {result['hss_sd']:.2f}")

@@ -35,9 +35,11 @@
 # | name | meaning |
 # |---|---|
 # | `run_dir` | chapter 2's run folder, where chapters 2 and 3 wrote their results |
+# | `seeds_csv` | the seed experiment's table (`benchmarks/seeds.py`); only its rows on this build's store are shown |
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick/train"
+seeds_csv = "../benchmarks/results/seeds.csv"
 
 # %% [markdown]
 # ## Imports
@@ -47,6 +49,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 # %% tags=["hide-input"]
@@ -137,6 +140,18 @@ for k in ("persistence", "image-features"):
 g("sim_epochs", sim["epochs"], "{:d}"), g("sim_size", sim["image_size"], "{:d}"), g("sim_collapsed", len(sim["collapsed_folds"]), "{:d}")
 g("sim_folds", len(sim["folds"]), "{:d}")
 
+# the same configuration trained with other seeds on this very store (benchmarks/seeds.py), when it was run
+seeds = pd.read_csv(seeds_csv, dtype={"store": str}) if Path(seeds_csv).is_file() else pd.DataFrame()
+if len(seeds) and "store" in seeds:
+    seeds = seeds[(seeds["store"] == sim.get("store_fingerprint")) & (seeds["epochs"] == sim["epochs"])]
+seed_means = seeds.groupby(["configuration", "seed"])["tss"].mean() if len(seeds) else pd.Series(dtype=float)
+have_seeds = len(seed_means) >= 2
+g("seed_n", len(seed_means), "{:d}")
+g("seed_tss_mean", seed_means.mean() if have_seeds else float("nan"))
+g("seed_tss_sd", seed_means.std() if have_seeds else float("nan"))
+g("seed_tss_min", seed_means.min() if have_seeds else float("nan")), g("seed_tss_max", seed_means.max() if have_seeds else float("nan"))
+g("seed_collapsed", int(seeds["collapsed"].sum()) if have_seeds else 0, "{:d}"), g("seed_folds", len(seeds), "{:d}")
+
 # %% [markdown]
 # ## 2. Our model on this build's data set (the simulated Sun by default), beside the baselines and the oracles
 #
@@ -147,10 +162,24 @@ g("sim_folds", len(sim["folds"]), "{:d}")
 # %%
 with_interval(sim["table"])
 
+# %% tags=["hide-input"]
+if have_seeds:
+    print(f"seed experiment on this store ({sim.get('profile')} profile, {sim.get('head')} head, {sim['epochs']} epochs):")
+    display(seeds.pivot_table(index="seed", columns="fold", values="tss").round(2).assign(
+        mean=lambda d: d.mean(axis=1).round(2), collapsed=seeds.groupby("seed")["collapsed"].sum()))
+else:
+    print("no seed experiment on this store: run benchmarks/seeds.py --store <this store> to measure the spread over seeds")
+
 # %% [markdown]
 # *Table 4.2: on the simulated Sun, every forecast scored on the same validation instants; oracles and fitted
 # baselines thresholded on the training folds. The oracle knows the next 24 hours; the present-disk oracle knows
 # the flare rates of the regions on the disk at $t$, the ceiling of a forecast from one magnetogram.*
+#
+# **Seeds.** The same configuration trained with {glue:text}`seed_n` seeds on this store
+# (`benchmarks/seeds.py`, table above when it was run) gives fold-mean TSS {glue:text}`seed_tss_mean` $\pm$
+# {glue:text}`seed_tss_sd` (range {glue:text}`seed_tss_min` to {glue:text}`seed_tss_max`), with
+# {glue:text}`seed_collapsed` of {glue:text}`seed_folds` folds collapsed: this build's number is one draw from that
+# spread (nan: the experiment was not run on this store).
 #
 # The model reaches {glue:text}`sim_frac_present-disk_oracle` of the present-disk oracle's TSS
 # ({glue:text}`sim_present-disk_oracle`). Paired on the same instants, it differs from persistence by

@@ -102,9 +102,22 @@ def test_header_keywords_are_read(real_magnetogram):
 
 
 def test_gauss_scale_is_helioviewers():
-    v = gauss_to_uint8(np.array([-1000.0, -250.0, 0.0, 250.0, 1000.0, np.nan]))
-    assert v.tolist() == [0, 0, 128, 255, 255, 0]
+    v = gauss_to_uint8(np.array([-1000.0, -250.0, -0.01, 0.0, 0.01, 1.96, 250.0, 1000.0, np.nan]))
+    # IDL bytscl: 0 G is the upper edge of 127 (bins of 500/256 G)
+    assert v.tolist() == [0, 0, 127, 127, 128, 129, 255, 255, 0]
     assert abs(uint8_to_gauss(np.array([127.5]))[0]) < 1e-3
+    assert np.array_equal(gauss_to_uint8(uint8_to_gauss(np.arange(256))), np.arange(256))  # bin centres round-trip
+
+
+def test_zero_level_is_the_real_jp2s(real_magnetogram):
+    """The scale's zero (127.5 counts, the edge between 127 and 128) is where the real magnetogram's quiet disk is
+    symmetric: counts 127 and 128 within 2 % of each other, and the mean of the central counts maps to 0 G."""
+    m = read_magnetogram(real_magnetogram)
+    d = m.data[m.disk_mask]
+    n127, n128 = (d == 127).sum(), (d == 128).sum()
+    assert abs(n127 - n128) / (n127 + n128) < 0.02
+    core = d[(d > 117) & (d < 138)]
+    assert abs(float(uint8_to_gauss(np.array([core.mean()]))[0])) < 0.2
 
 
 def _hmi_fits(path, content="MAGNETOGRAM", crota=180.0, n=1024):

@@ -68,12 +68,13 @@ def test_histogram_matches_the_real_magnetogram(real_magnetogram, year_sim):
 
 
 def test_default_year_is_hard_but_predictable(year_sim):
-    from flarelib.sim.simulator import _frame_index, simulation_report
+    from flarelib.sim.simulator import frame_index, simulation_report
 
-    idx, _ = _frame_index(year_sim)
+    idx, _ = frame_index(year_sim)
     rep = simulation_report(year_sim, idx, year_sim.oracle())
-    assert 4.5 <= rep["nf_per_fl"] <= 8.0, rep["nf_per_fl"]  # about 1 flare instance for 6 no-flare ones
-    assert 0.6 <= rep["oracle"]["tss"] <= 0.85, rep["oracle"]
+    # the real 2012 had 21 % flare-positive instants (published labels): NF:FL of 3.8
+    assert 2.5 <= rep["nf_per_fl"] <= 8.0, rep["nf_per_fl"]
+    assert 0.6 <= rep["oracle"]["tss"] <= 0.9, rep["oracle"]
     assert all(v["FL"] > 0 and v["NF"] > 0 for v in rep["partitions"].values())
 
 
@@ -97,10 +98,10 @@ def test_hale_and_joy_on_the_rendered_magnetograms():
     for i in range(len(sim.times)):
         b = uint8_to_gauss(sim.frame(i))
         lab = sim.region_masks(i)
-        state = sim.region_state(sim._frame_hours()[i:i + 1])
+        state = sim.region_state(sim.frame_hours()[i:i + 1])
         for rid in np.unique(lab[lab > 0]):
             k = int(np.flatnonzero(sim.regions["region_id"].to_numpy() == rid)[0])
-            if abs(state["lon"][k, 0]) > 45 or state["amp"][k, 0] < 0.5:
+            if abs(state.lon[k, 0]) > 45 or state.amp[k, 0] < 0.5 or sim.regions["cycle"].iloc[k] != 24:
                 continue  # near the limb, or too young or old to show its spots
             yy, xx = np.nonzero(lab == rid)
             v = b[yy, xx]
@@ -110,23 +111,36 @@ def test_hale_and_joy_on_the_rendered_magnetograms():
             (xp, yp), (xn, yn) = [(np.average(xx[m], weights=np.abs(v[m])), np.average(yy[m], weights=np.abs(v[m]))) for m in (pos, neg)]
             leading_sign, lead_y, follow_y = (1, yp, yn) if xp > xn else (-1, yn, yp)  # west is to the right
             north = sim.regions["hemisphere"].iloc[k] > 0
-            hale.append(leading_sign == (cfg.hale_north_leading if north else -cfg.hale_north_leading))
+            hale.append(leading_sign == (-1 if north else 1))  # cycle 24: negative leading spots in the north
             # rows grow southward: equatorward is down in the north, up in the south
             joy.append(lead_y > follow_y if north else lead_y < follow_y)
     assert len(hale) >= 40
     assert np.mean(hale) > 0.85
     assert np.mean(joy) > 0.6
-    assert sim.regions["lat_deg"].abs().between(5, 35).all()
+    assert sim.regions["lat_deg"].abs().between(2, 45).all()
 
 
-def test_complex_regions_have_larger_r_and_flare_more(year_sim):
-    amp = np.ones((len(year_sim.regions), 1))
-    R = year_sim.schrijver_r(amp, amp)[:, 0] / year_sim.regions["flux_mx"].to_numpy()
-    cplx = year_sim.regions["complexity"].to_numpy() > 0
+def test_complex_regions_have_larger_r_and_flare_more_but_not_alone():
+    sim = Simulator(SimConfig(start="2011-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=0))
+    R = sim.flare_process.r_parts.sum(axis=1) / sim.regions["flux_mx"].to_numpy()
+    cplx = sim.regions["complexity"].to_numpy() > 0
     assert np.median(R[cplx]) > 3 * np.median(R[~cplx])
-    m = year_sim.flares[year_sim.flares["peak_flux_wm2"] >= 1e-5]
-    share = m["region_id"].isin(year_sim.regions.loc[cplx, "region_id"]).mean()
-    assert share > 0.5 and cplx.mean() < 0.5
+    m = sim.flares[sim.flares["peak_flux_wm2"] >= 1e-5]
+    share = m["region_id"].isin(sim.regions.loc[cplx, "region_id"]).mean()
+    assert 0.5 < share < 0.98 and cplx.mean() < 0.3, (share, cplx.mean())  # delta regions flare most, not only they
+
+
+def test_pil_flux_is_measured_at_the_papers_resolution():
+    """R counts structure as a 512 px image shows it: the delta spots' PIL flux weakens on coarser pixels
+    (those of a 128 px image, 4 times larger) and is strongest on a perfect image."""
+    from flarelib.sim.flares import PIXEL_512_DEG, pil_flux_parts
+
+    sim = Simulator(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=24, size_px=64, seed=2))
+    fine, at_512, coarse = (pil_flux_parts(sim.population, px) for px in (0.0, PIXEL_512_DEG, 4 * PIXEL_512_DEG))
+    assert np.allclose(at_512, sim.flare_process.r_parts)
+    d = sim.regions["complexity"].to_numpy() > 0
+    assert d.sum() >= 5
+    assert np.median(coarse[d, 1] / fine[d, 1]) < 0.9 * np.median(at_512[d, 1] / fine[d, 1])
 
 
 def test_oracle_is_one_minus_exp_of_expected_count(year_sim):
@@ -136,11 +150,36 @@ def test_oracle_is_one_minus_exp_of_expected_count(year_sim):
     assert len(o) == len(year_sim.times) and o["p_oracle"].between(0, 1).all() and o["p_present"].between(0, 1).all()
 
 
+def test_saturated_umbrae_like_the_real_magnetogram(real_magnetogram, year_sim):
+    """Kilogauss umbrae at full resolution; at 512 px the real JP2 shows about ten small saturated blobs on the disk
+    (mu > 0.2): the simulated count and size (medians over a year of frames) are within a factor of 2 of it."""
+    from scipy import ndimage as ndi
+
+    from flarelib.sim.flares import peak_field_gauss
+    from flarelib.sim.population import _umbra_sigma_deg
+
+    assert peak_field_gauss(0.08 * 5e21, float(_umbra_sigma_deg(1.0))) > 1000  # the leading umbra of a 1e22 Mx region
+
+    def blobs(img, center, radius):
+        lab, n = ndi.label(((img >= 255) | (img <= 0)) & (mu_map(img.shape[0], center, radius) > 0.2))
+        return n, np.bincount(lab.ravel())[1:]
+
+    real = read_magnetogram(real_magnetogram)
+    n_real, s_real = blobs(real.data, real.meta.disk_center_px, real.meta.disk_radius_px)
+    counts, sizes = [], []
+    for i in range(0, 8784, 366):
+        n, s = blobs(year_sim.frame(i), YEAR.center_px, YEAR.radius_px)
+        counts.append(n)
+        sizes.extend(s)
+    assert n_real / 2 <= np.median(counts) <= 2 * n_real, (counts, n_real)
+    assert np.median(s_real) / 2 <= np.median(sizes) <= 2 * np.median(s_real), (np.median(sizes), np.median(s_real))
+
+
 def test_present_disk_oracle_knows_less_than_the_full_oracle(year_sim):
     """From the visible disk at t alone (no emergence, no regions behind the limb) less skill is attainable."""
-    from flarelib.sim.simulator import _frame_index, simulation_report
+    from flarelib.sim.simulator import frame_index, simulation_report
 
-    idx, _ = _frame_index(year_sim)
+    idx, _ = frame_index(year_sim)
     rep = simulation_report(year_sim, idx, year_sim.oracle())
     assert 0.3 < rep["oracle_present"]["tss"] < rep["oracle"]["tss"]
 
@@ -231,9 +270,9 @@ def test_disk_scores_weigh_the_visible_regions_by_size_and_delta_spots(year_sim)
     # the complexity weight is at most 1.05: delta spots can only raise a region's term that far
     assert (sc["flux_complexity_score"] <= 1.05 * sc["flux_score"] + 1e-12).all()
     # the flaring instants have the bigger visible regions
-    from flarelib.sim.simulator import _frame_index
+    from flarelib.sim.simulator import frame_index
 
-    idx, _ = _frame_index(year_sim)
+    idx, _ = frame_index(year_sim)
     s = sc.set_index("timestamp").loc[idx["timestamp"], "flux_score"].to_numpy()
     assert np.median(s[idx["target"].to_numpy() == 1]) > 2 * np.median(s[idx["target"].to_numpy() == 0])
 
@@ -250,3 +289,65 @@ def test_the_quiet_sun_network_rotates_with_the_photosphere():
     expected = sim.config.radius_px * np.sin(np.radians(13.2 * 0.5))  # px in 12 h at the centre
     assert best > 0 and abs(best - expected) <= 2, (best, expected)
     assert max(score) > 0.5
+
+
+def test_cycle_profile_is_the_fit_to_the_published_labels(pandey):
+    """The cycle-24 constants are what fitting the Hathaway profile to the real quarterly record gives."""
+    from flarelib.data.labels import read_index
+    from flarelib.sim.cycle import CYCLES, fit_cycle_profile
+
+    idx = pd.concat([read_index(pandey / "labels" / f"Fold{k}_val.csv") for k in (1, 2, 3, 4)], ignore_index=True)
+    fit = fit_cycle_profile(idx["timestamp"], idx["target"])
+    c24 = next(c for c in CYCLES if c.number == 24)
+    assert fit["t0_year"] == pytest.approx(c24.start_year, abs=0.02) and fit["b_months"] == pytest.approx(c24.b_months, abs=0.5)
+    assert 2013 < fit["peak_year"] < 2014.5
+
+
+def test_activity_follows_the_cycle_and_regions_drift_to_the_equator():
+    sim = Simulator(SimConfig(start="2010-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=0))
+    t = sim.region_table()
+    per_year = t.groupby(t["emerge_time"].dt.year).size()
+    assert per_year.loc[2013] > 3 * per_year.loc[2018] and per_year.loc[2013] > 2 * per_year.loc[2010]
+    lat = t.groupby(t["emerge_time"].dt.year)["lat_deg"].apply(lambda v: v.abs().mean())
+    assert lat.loc[2011] > lat.loc[2017] + 5  # Spörer's law
+    double = Simulator(SimConfig(start="2010-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=0, activity=2.0))
+    assert 1.7 < len(double.regions) / len(sim.regions) < 2.3  # --activity stays a multiplier
+
+
+def test_a_simulated_cycle_behaves_like_the_real_record(pandey):
+    """2011-2018 at 24 h cadence (no images), three seeds, against the published labels: the yearly flare-positive
+    fraction follows the real one, 24-hour persistence is as skilful as on the real instants, and the X:M ratio is
+    the record's. Regions and flares are few (about a hundred M-flaring regions in eight years), so single years
+    scatter: the yearly check is on the mean of the seeds."""
+    from flarelib.data.labels import distinct_published_flares, read_index
+    from flarelib.sim.simulator import frame_index, simulation_report
+    from flarelib.verify import baselines
+    from flarelib.verify.evaluation import evaluate
+
+    files = [pandey / "labels" / f"Fold{k}_val.csv" for k in (1, 2, 3, 4)]
+    real = pd.concat([read_index(f) for f in files], ignore_index=True)
+    real_years = real.groupby(real["timestamp"].dt.year)["target"].mean().loc[2011:2018]
+    pb = baselines.persistence(real)
+    real_pers = evaluate(pb.frames, pb.thresholds)["tss_mean"]
+    letters = distinct_published_flares(files)["goes_class"].str[0]
+    real_xm = (letters == "X").sum() / (letters == "M").sum()
+    years, xm = [], []
+    for seed in (0, 1, 2):
+        sim = Simulator(SimConfig(start="2011-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=seed))
+        idx, _ = frame_index(sim)
+        rep = simulation_report(sim, idx, sim.oracle())
+        years.append(pd.Series(rep["yearly_positive_fraction"]))
+        assert abs(rep["persistence_tss"] - real_pers) <= 0.08, (seed, rep["persistence_tss"], real_pers)
+        xm.append(rep["x_per_m"])
+    mean = pd.concat(years, axis=1).mean(axis=1).loc[real_years.index]
+    assert np.corrcoef(mean, real_years)[0, 1] >= 0.8, (mean.round(2).tolist(), real_years.round(2).tolist())
+    assert (mean - real_years).abs().max() <= 0.12, (mean.round(2).tolist(), real_years.round(2).tolist())
+    assert real_xm / 1.5 <= np.mean(xm) <= real_xm * 1.5, (xm, real_xm)
+
+
+def test_a_period_without_flares_gives_a_report(tmp_path):
+    r = run_cli("simulate", "--start", "2012-03-01", "--end", "2012-03-10", "--cadence", "24", "--size", "64", "--seed", "0",
+                "--activity", "0.001", "--out", tmp_path / "quiet", "--quiet")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "quiet" / "report.json").read_text())
+    assert rep["FL"] == 0 and rep["n_flares"] == {"C": 0, "M": 0, "X": 0} and rep["x_per_m"] is None

@@ -176,6 +176,8 @@ def _cmd_simulate(args) -> int:
               f"flares C/M/X {rep['n_flares']['C']}/{rep['n_flares']['M']}/{rep['n_flares']['X']}; "
               f"oracle TSS {o['tss']:.3f} HSS {o['hss']:.3f} (threshold {o['threshold']:.2f}); "
               f"from the present disk: TSS {rep['oracle_present']['tss']:.3f}")
+        if rep.get("persistence_tss") is not None:
+            print(f"  24-h persistence TSS {rep['persistence_tss']:.3f}")
         for k, v in rep["partitions"].items():
             print(f"  partition {k}: FL {v['FL']} NF {v['NF']}")
     return 0

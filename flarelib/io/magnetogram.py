@@ -6,13 +6,16 @@ limb side, as the Sun is seen from Earth) and its typed metadata.
 
 The 8-bit scale is Helioviewer's for HMI magnetograms (jp2gen,
 ``hvs_default_hmi.pro``): the field in Gauss is clipped to
-[-250 G, +250 G] and byte-scaled linearly, so
+[-250 G, +250 G] and byte-scaled with IDL's ``bytscl``, so
 
-    value = round((B + 250 G) * 255 / 500 G),
+    value = floor(255.9999 * (B + 250 G) / 500 G),
 
-0 G maps to 127.5 (about 127), one count is about 1.96 G, and pixels off
-the disk (NaN in the FITS data) are 0. FITS magnetograms are mapped onto the
-same scale by :func:`gauss_to_uint8`.
+256 bins of 1.95 G; 0 G is the edge between 127 (slightly negative) and 128
+(slightly positive), so the zero level in counts is 127.5, where the real
+JP2's on-disk histogram is symmetric. Pixels off the disk (NaN in the FITS
+data) are 0. :func:`gauss_to_uint8` is that one scale, used by the FITS reader
+and by the simulator's renderer alike; :func:`uint8_to_gauss` gives each
+count's bin centre.
 
 A JP2 is decoded straight at reduced resolution (JPEG 2000 wavelet levels):
 a 4096 px image read at 512 px decodes only 1/64 of the coefficients, never
@@ -49,17 +52,30 @@ GAUSS_CLIP = 250.0
 ZERO_GAUSS_VALUE = 127.5
 
 
-def gauss_to_uint8(b_gauss: np.ndarray, clip_gauss: float = GAUSS_CLIP) -> np.ndarray:
-    """Map a field in Gauss onto Helioviewer's 8-bit scale (NaN -> 0, off disk)."""
+def gauss_to_uint8(b_gauss: np.ndarray, clip_gauss: float = GAUSS_CLIP, cover: np.ndarray | None = None) -> np.ndarray:
+    """Map a field in Gauss onto Helioviewer's 8-bit scale (IDL ``bytscl`` of the clipped field).
+
+    Parameters
+    ----------
+    b_gauss : numpy.ndarray
+        Line-of-sight field, G; NaN off the disk (-> 0).
+    clip_gauss : float
+        The scale's range is +/- this (250 G for HMI).
+    cover : numpy.ndarray, optional
+        Fraction of each pixel on the disk (0-1): rim pixels are scaled by it, as in a wavelet-reduced image.
+    """
     b = np.asarray(b_gauss, dtype=np.float64)
-    out = np.round((np.clip(b, -clip_gauss, clip_gauss) + clip_gauss) * (255.0 / (2 * clip_gauss)))
-    out = np.where(np.isfinite(b), out, 0.0)
-    return out.astype(np.uint8)
+    v = np.floor(255.9999 * (np.clip(np.nan_to_num(b, nan=0.0), -clip_gauss, clip_gauss) + clip_gauss) / (2 * clip_gauss))
+    v = np.where(np.isfinite(b), v, 0.0)
+    if cover is not None:
+        v = np.round(v * cover)
+    return np.clip(v, 0, 255).astype(np.uint8)
 
 
 def uint8_to_gauss(values: np.ndarray, clip_gauss: float = GAUSS_CLIP) -> np.ndarray:
-    """Approximate field in Gauss of 8-bit values (inverse of :func:`gauss_to_uint8`; saturated values stay at the clip)."""
-    return np.asarray(values, dtype=np.float32) * (2 * clip_gauss / 255.0) - clip_gauss
+    """Field in Gauss at the centre of each 8-bit value's bin (inverse of :func:`gauss_to_uint8`; 127.5 -> 0 G;
+    saturated values stay near the clip)."""
+    return ((np.asarray(values, dtype=np.float32) + 0.5) * (2 * clip_gauss / 256.0) - clip_gauss).astype(np.float32)
 
 
 @dataclass(frozen=True)
