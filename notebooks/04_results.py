@@ -142,8 +142,9 @@ g("sim_folds", len(sim["folds"]), "{:d}")
 
 # the same configuration trained with other seeds on this very store (benchmarks/seeds.py), when it was run
 seeds = pd.read_csv(seeds_csv, dtype={"store": str}) if Path(seeds_csv).is_file() else pd.DataFrame()
-if len(seeds) and "store" in seeds:
-    seeds = seeds[(seeds["store"] == sim.get("store_fingerprint")) & (seeds["epochs"] == sim["epochs"])]
+if "store" not in seeds:  # rows that do not name their store may be on other data: never shown
+    seeds = pd.DataFrame(columns=["configuration", "store", "seed", "fold", "epochs", "tss", "collapsed"])
+seeds = seeds[(seeds["store"] == sim.get("store_fingerprint")) & (seeds["epochs"] == sim["epochs"])]
 seed_means = seeds.groupby(["configuration", "seed"])["tss"].mean() if len(seeds) else pd.Series(dtype=float)
 have_seeds = len(seed_means) >= 2
 g("seed_n", len(seed_means), "{:d}")
