@@ -155,8 +155,7 @@ def test_saturated_umbrae_like_the_real_magnetogram(real_magnetogram, year_sim):
     (mu > 0.2): the simulated count and size (medians over a year of frames) are within a factor of 2 of it."""
     from scipy import ndimage as ndi
 
-    from flarelib.sim.flares import peak_field_gauss
-    from flarelib.sim.population import _umbra_sigma_deg
+    from flarelib.sim.population import _umbra_sigma_deg, peak_field_gauss
 
     assert peak_field_gauss(0.08 * 5e21, float(_umbra_sigma_deg(1.0))) > 1000  # the leading umbra of a 1e22 Mx region
 

@@ -42,14 +42,14 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from ..io.goes import format_goes_class, parse_goes_class
-from .population import MX_PER_G_DEG2, RegionPopulation, RegionState
+from .population import RegionPopulation, RegionState
 
 __all__ = ["FlareParams", "FlareProcess", "C1_WM2", "M1_WM2", "PIXEL_512_DEG", "CHUNK_H"]
 
 C1_WM2, M1_WM2 = 1e-6, 1e-5
 #: Size of one pixel of a 512 px full-disk image at disk centre, heliographic degrees (180 / pi / 196.96 px).
 PIXEL_512_DEG = 180.0 / math.pi / 196.96
-#: Hours of region states computed at once.
+#: Hours of region states computed at once (and the unit of the flare draws' random streams).
 CHUNK_H = 24 * 30
 #: Flare cap of a region of 1e22 Mx without a delta spot (W m^-2; M1.0 needs about 1.4e22 Mx), its growth with flux
 #: (exponent) and with a fully developed delta spot (gain): most regions never make an M flare, big and delta ones do.
@@ -166,19 +166,15 @@ class FlareProcess:
         """Whether GOES sees a flare at this Stonyhurst longitude (up to ``behind_limb_deg`` past the limb)."""
         return np.abs(lon_deg) <= 90.0 + self.params.behind_limb_deg
 
-    def _chunks(self, n_hours: int):
-        for h0 in range(0, n_hours, CHUNK_H):
-            hours = np.arange(h0, min(h0 + CHUNK_H, n_hours))
-            rows = self.population.alive_rows(hours[0], hours[-1] + 1)
-            yield h0 // CHUNK_H, hours, rows, self.population.state(hours, rows)
-
     # ------------------------------------------------------------------ flares and oracle
     def draw(self, n_hours: int) -> pd.DataFrame:
         """The flares of hours [0, n_hours) from t0 seen from Earth, in the GOES catalog's schema plus ``region_id``."""
         p = self.params
         a = p.flare_index - 1.0
         parts = []
-        for chunk, hours, rows, st in self._chunks(n_hours):
+        all_hours = np.arange(n_hours)
+        for chunk, sl, rows, st in self.population.iter_states(all_hours, CHUNK_H):
+            hours = all_hours[sl]
             rng = np.random.default_rng([p.seed, 2, chunk])
             counts = rng.poisson(self.rate_c1_per_h(st, rows, hours))
             ri, hi = np.nonzero(counts)
@@ -211,24 +207,17 @@ class FlareProcess:
 
     def expected_per_hour(self, n_hours: int, threshold_wm2: float = M1_WM2) -> np.ndarray:
         """Expected number of flares >= threshold seen from Earth starting in each hour [k, k+1)."""
+        hours = np.arange(n_hours)
         lam = np.zeros(n_hours)
-        for _, hours, rows, st in self._chunks(n_hours):
-            rate = self.rate_c1_per_h(st, rows, hours) * self.fraction_above(threshold_wm2, rows)[:, None]
-            lam[hours] = (rate * self.seen_from_earth(st.lon)).sum(axis=0)
+        for _, sl, rows, st in self.population.iter_states(hours, CHUNK_H):
+            rate = self.rate_c1_per_h(st, rows, hours[sl]) * self.fraction_above(threshold_wm2, rows)[:, None]
+            lam[sl] = (rate * self.seen_from_earth(st.lon)).sum(axis=0)
         return lam
 
     def present_disk_rate(self, frame_hours: np.ndarray, threshold_wm2: float = M1_WM2) -> np.ndarray:
         """Per frame, the expected flares >= threshold per hour of the regions on the visible disk at that hour."""
         out = np.zeros(len(frame_hours))
-        for s in range(0, len(frame_hours), 512):
-            h = frame_hours[s:s + 512]
-            rows = self.population.alive_rows(h.min(), h.max())
-            st = self.population.state(h, rows)
-            rate = self.rate_c1_per_h(st, rows, h) * self.fraction_above(threshold_wm2, rows)[:, None]
-            out[s:s + 512] = (rate * (np.abs(st.lon) <= 90.0)).sum(axis=0)
+        for _, sl, rows, st in self.population.iter_states(frame_hours, 512):
+            rate = self.rate_c1_per_h(st, rows, frame_hours[sl]) * self.fraction_above(threshold_wm2, rows)[:, None]
+            out[sl] = (rate * (np.abs(st.lon) <= 90.0)).sum(axis=0)
         return out
-
-
-def peak_field_gauss(flux_mx: float, sigma_deg: float) -> float:
-    """Peak radial field (G) of a Gaussian flux concentration of total flux ``flux_mx`` and width ``sigma_deg``."""
-    return flux_mx / (2 * math.pi * sigma_deg**2 * MX_PER_G_DEG2)

@@ -96,16 +96,3 @@ class Observer:
         # observer frame (x west, y north, z to the observer) -> Stonyhurst cartesian
         return PixelGeometry(X=z * math.cos(b0) - y * math.sin(b0), Y=x, Z=z * math.sin(b0) + y * math.cos(b0),
                              mu=z * on, on=on, cover=cover)
-
-    def project(self, lon_deg: float, lat_deg: float, b0_deg: float, n: int | None = None) -> tuple[float, float, float]:
-        """Pixel column, row (0-based, n x n image) and mu of a Stonyhurst point (mu < 0 behind the limb)."""
-        n = n or self.size_px
-        radius = DEFAULT_RADIUS_512 * n / 512.0
-        c = (n - 1) / 2.0
-        cl = math.cos(math.radians(lat_deg))
-        kv = (cl * math.cos(math.radians(lon_deg)), cl * math.sin(math.radians(lon_deg)), math.sin(math.radians(lat_deg)))
-        b0 = math.radians(b0_deg)
-        ox = radius * kv[1]
-        oy = radius * (kv[2] * math.cos(b0) - kv[0] * math.sin(b0))
-        oz = kv[2] * math.sin(b0) + kv[0] * math.cos(b0)
-        return c + ox, c - oy, oz

@@ -28,7 +28,7 @@ import pandas as pd
 from .cycle import CYCLES, SPORER_SPREAD_DEG, cycle_activity, decimal_year, sporer_latitude_deg
 from .observer import synodic_rotation_deg_day
 
-__all__ = ["PopulationParams", "RegionPopulation", "RegionState", "MX_PER_G_DEG2", "LIFE_EFOLDS"]
+__all__ = ["PopulationParams", "RegionPopulation", "RegionState", "MX_PER_G_DEG2", "LIFE_EFOLDS", "peak_field_gauss"]
 
 #: Mx per (G deg^2) on the solar surface: (R_sun in cm * pi / 180)^2, R_sun = 6.96e10 cm.
 MX_PER_G_DEG2 = (6.96e10 * math.pi / 180.0) ** 2
@@ -72,6 +72,11 @@ class RegionState:
     camp: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
+
+
+def peak_field_gauss(flux_mx, sigma_deg):
+    """Peak radial field (G) of a Gaussian flux concentration of total flux ``flux_mx`` (Mx) and width ``sigma_deg``."""
+    return flux_mx / (2 * math.pi * sigma_deg**2 * MX_PER_G_DEG2)
 
 
 def _umbra_sigma_deg(f22):
@@ -187,6 +192,15 @@ class RegionPopulation:
         """Rows of the regions alive at some time in [h_lo, h_hi] (hours from t0)."""
         t = self.table
         return np.flatnonzero((t["t_emerge_d"].to_numpy() * 24 <= h_hi) & (t["t_end_d"].to_numpy() * 24 >= h_lo))
+
+    def iter_states(self, hours, chunk: int):
+        """The regions alive over consecutive chunks of ``hours`` (ascending) and their state, so that memory does not
+        grow with the period: yields (chunk number, slice of ``hours``, rows, :class:`RegionState` of those rows)."""
+        hours = np.asarray(hours)
+        for k, s in enumerate(range(0, len(hours), chunk)):
+            h = hours[s:s + chunk]
+            rows = self.alive_rows(h[0], h[-1] + 1)
+            yield k, slice(s, s + len(h)), rows, self.state(h, rows)
 
     def state(self, hours, rows=None) -> RegionState:
         """The :class:`RegionState` of the regions ``rows`` (default all) at ``hours`` from t0."""

@@ -19,7 +19,7 @@ from scipy.ndimage import gaussian_filter
 
 from ..io.magnetogram import gauss_to_uint8
 from .observer import Observer, PixelGeometry, synodic_rotation_deg_day
-from .population import MX_PER_G_DEG2, RegionPopulation
+from .population import RegionPopulation, peak_field_gauss
 
 __all__ = ["RenderParams", "Renderer", "NETWORK_CELL_DEG"]
 
@@ -103,7 +103,7 @@ class Renderer:
                 continue
             klat = lat + y_off
             klon = lon + x_off / max(math.cos(math.radians(lat)), 0.2)
-            peak_g = weight * flux / (2 * math.pi * sig**2 * MX_PER_G_DEG2)
+            peak_g = peak_field_gauss(weight * flux, sig)
             cl, sl = math.cos(math.radians(klat)), math.sin(math.radians(klat))
             kv = (cl * math.cos(math.radians(klon)), cl * math.sin(math.radians(klon)), sl)
             if kv[2] * sb + kv[0] * cb < MIN_MU:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from ..io.catalog import COLUMNS, FlareCatalog
 from ..io.geometry import AU_M
 from ..io.magnetogram import MagnetogramMeta
 from ..verify.baselines import persistence
+from ..verify.evaluation import evaluate
 from ..verify.metrics import best_threshold, skill_scores
 from .flares import M1_WM2, FlareParams, FlareProcess
 from .observer import DEFAULT_RADIUS_512, Observer, b0_annual_deg
@@ -126,6 +127,11 @@ class SimConfig:
         return Observer(self.size_px).center_px
 
 
+def _part_params(cls, config: SimConfig):
+    """A part's parameter dataclass filled from the configuration's fields of the same names."""
+    return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
 @dataclass
 class Simulator:
     """A simulated Sun for one :class:`SimConfig`: observer, region population, flare process and renderer.
@@ -145,17 +151,9 @@ class Simulator:
         self.n_hours = int(math.ceil((self.times[-1] - self.t0).total_seconds() / 3600.0)) + 1 + 48
         self.observer = Observer(cfg.size_px)
         self.population = RegionPopulation(
-            PopulationParams(seed=cfg.seed, activity=cfg.activity, emergence_per_day=cfg.emergence_per_day,
-                             flux_median_mx=cfg.flux_median_mx, flux_sigma_ln=cfg.flux_sigma_ln,
-                             complex_fraction=cfg.complex_fraction), self.t0, self.n_hours)
-        self.flare_process = FlareProcess(
-            FlareParams(seed=cfg.seed, flux_median_mx=cfg.flux_median_mx, flare_rate_per_day=cfg.flare_rate_per_day,
-                        rate_flux_exponent=cfg.rate_flux_exponent, rate_r_exponent=cfg.rate_r_exponent, r0_mx=cfg.r0_mx,
-                        max_rate_per_day=cfg.max_rate_per_day, flare_index=cfg.flare_index,
-                        behind_limb_deg=cfg.behind_limb_deg, episode_sigma_ln=cfg.episode_sigma_ln,
-                        episode_days=cfg.episode_days), self.population)
-        self.renderer = Renderer(RenderParams(seed=cfg.seed, noise_gauss=cfg.noise_gauss, network_gauss=cfg.network_gauss),
-                                 self.observer, self.population)
+            _part_params(PopulationParams, cfg), self.t0, self.n_hours)
+        self.flare_process = FlareProcess(_part_params(FlareParams, cfg), self.population)
+        self.renderer = Renderer(_part_params(RenderParams, cfg), self.observer, self.population)
         self.flares = self.flare_process.draw(self.n_hours)
 
     # ------------------------------------------------------------------ the parts' views, by frame
@@ -234,14 +232,11 @@ class Simulator:
         flux_score = np.zeros(len(hours))
         cplx_score = np.zeros(len(hours))
         complex_ = self.regions["complexity"].to_numpy() > 0
-        for s in range(0, len(hours), 512):
-            h = hours[s:s + 512]
-            rows = self.population.alive_rows(h.min(), h.max())
-            st = self.population.state(h, rows)
+        for _, sl, rows, st in self.population.iter_states(hours, 512):
             flux = self.regions["flux_mx"].to_numpy()[rows, None] * st.amp / 1e22
             term = flux**flux_exponent * (np.abs(st.lon) <= 90.0)
-            flux_score[s:s + 512] = term.sum(axis=0)
-            cplx_score[s:s + 512] = (term * (0.05 + complex_[rows, None] * st.camp)).sum(axis=0)
+            flux_score[sl] = term.sum(axis=0)
+            cplx_score[sl] = (term * (0.05 + complex_[rows, None] * st.camp)).sum(axis=0)
         return pd.DataFrame({"timestamp": self.times, "flux_score": flux_score, "flux_complexity_score": cplx_score})
 
     def region_table(self) -> pd.DataFrame:
@@ -321,8 +316,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
     years = pd.to_datetime(index["timestamp"]).dt.year
     try:
         pers = persistence(index)
-        pers_tss = float(np.mean([skill_scores(f["target"].to_numpy(), f["flare_prob"].to_numpy() >= 0.5)["tss"]
-                                  for f in pers.frames])) if pers.frames else None
+        pers_tss = float(evaluate(pers.frames, pers.thresholds)["tss_mean"]) if pers.frames else None
     except InputError:  # a cadence that does not divide 24 h: no previous windows
         pers_tss = None
     return {
