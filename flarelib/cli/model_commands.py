@@ -11,9 +11,12 @@ import pandas as pd
 from ..data.labels import read_index
 from ..data.store import open_store
 from ..errors import InputError
-from ..explain.attribution import explain_files
+from ..explain.attribution import METHODS, explain_files
+from ..explain.evaluation import ExplanationEvalConfig, evaluate_explanations, simulator_truth, validation_predictions
+from ..explain.regions import region_forecasts
 from ..forecast import forecast_files
 from ..io.download import download_helioviewer
+from ..model.checkpoint import model_from_checkpoint
 from ..model.network import ModelConfig
 from ..model.training import TrainConfig, cross_validate
 from ..verify import baselines
@@ -95,6 +98,14 @@ def _cmd_forecast(args) -> int:
                              out=Path(args.explain_out), synthetic_background=args.synthetic_background)
         for r, m in zip(rows, maps):
             r["explanations"] = m
+    if args.regions:
+        regs = region_forecasts(args.checkpoint, [r["input"]["path"] for r in rows], method=args.region_method,
+                                out=Path(args.explain_out) if args.explain else None)
+        for r, g in zip(rows, regs):
+            # the regions split the issued probability (calibrated when the checkpoint has a calibrator)
+            for reg in g["regions"]:
+                reg["probability"] = round(r["probability"] * reg["share"], 4)
+            r["regions"] = {k: v for k, v in g.items() if k not in ("input", "date_obs", "probability")}
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     else:
@@ -102,10 +113,69 @@ def _cmd_forecast(args) -> int:
             cal = " (calibrated)" if r["calibrated"] else ""
             print(f"{r['input']['date_obs']}  P(>={r['event']['threshold_class']} in {r['event']['window_h']:g} h) = "
                   f"{r['probability']:.3f}{cal}  -> {'YES' if r['decision'] else 'no'}  ({Path(r['input']['path']).name})")
+            if "regions" in r:
+                reg = r["regions"]
+                print(f"  regions from {reg['method']} attribution (share of the probability; {reg['elsewhere']:.0%} elsewhere):")
+                for g in reg["regions"]:
+                    print(f"  {g['component']:>3}  lon {g['lon_deg']:+6.1f}  lat {g['lat_deg']:+6.1f}  share {g['share']:.2f}  "
+                          f"P {g['probability']:.3f}")
+                if "figure" in reg:
+                    print(f"  figure: {reg['figure']}")
+    return 0
+
+
+def _cmd_explain_evaluate(args) -> int:
+    if args.inputs:
+        raise InputError("--evaluate: takes a --store, not magnetogram files")
+    if not args.store:
+        raise InputError("--evaluate: give the --store whose validation instances are explained")
+    methods = tuple(m for m in args.methods.split(",") if m)
+    cfg = ExplanationEvalConfig(n_per_kind=args.n_per_kind, methods=methods, ig_steps=args.steps, n_background=args.n_background,
+                                gradcam_interpolation=args.gradcam_interpolation, n_boot=args.n_boot, seed=args.seed,
+                                n_randomisation=args.n_randomisation, n_random_models=args.n_random_models)
+    model, meta = model_from_checkpoint(args.checkpoint)
+    store = open_store(args.store)
+    fold = meta.fold or 1
+    if args.predictions:
+        preds = pd.read_csv(args.predictions, parse_dates=["timestamp"])
+        missing = {"timestamp", "flare_prob", "target", "fl_lon"} - set(preds.columns)
+        if missing:
+            raise InputError(f"{args.predictions}: missing column(s) {sorted(missing)}")
+    else:
+        preds = validation_predictions(model, store, fold, meta.image_size_px)
+    sim, catalog = simulator_truth(store)
+    ev = evaluate_explanations(model, store, preds, cfg, fold=fold, size_px=meta.image_size_px, sim=sim, catalog=catalog,
+                               progress=not args.quiet)
+    res = ev.to_json()
+    res.update({"checkpoint": str(args.checkpoint), "store": str(store.path), "fold": fold})
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("instances", "scores", "agreement", "regions", "randomisation"):
+            getattr(ev, name).to_csv(out / f"{name}.csv", index=False)
+        (out / "evaluation.json").write_text(json.dumps(res, indent=2))
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"{res['n_instances']} instances of fold {fold} ({', '.join(f'{k} {v}' for k, v in res['strata'].items())})")
+        for note in res["notes"]:
+            print(f"note: {note}")
+        cols = ["map", "n", "pointing", "pointing_lo", "pointing_hi", "lift", "lift_lo", "lift_hi",
+                "deletion_5pct_top", "deletion_5pct_random", "deletion_5pct_top_minus_random",
+                "deletion_5pct_top_minus_random_lo", "deletion_5pct_top_minus_random_hi"]
+        print(ev.summary()[[c for c in cols if c in ev.summary()]].round(3).to_string(index=False))
+        if len(ev.randomisation):
+            print(ev.randomisation[["method", "trained_vs_random", "reference_lo", "reference_hi", "flagged"]].round(3).to_string(index=False))
     return 0
 
 
 def _cmd_explain(args) -> int:
+    if args.evaluate:
+        return _cmd_explain_evaluate(args)
+    if not args.inputs:
+        raise InputError("give magnetogram files to explain (or --evaluate --store STORE)")
+    if not args.out:
+        raise InputError("--out: give the folder for the maps and figures")
     res = explain_files(args.checkpoint, args.inputs, methods=args.methods.split(","), out=Path(args.out),
                         background_store=args.background, n_background=args.n_background, n_steps=args.steps,
                         synthetic_background=args.synthetic_background)
@@ -166,14 +236,30 @@ def add_commands(sub) -> None:
     s.add_argument("--methods", default="gradcam,deepshap,ig")
     s.add_argument("--explain-out", default="explanations")
     s.add_argument("--synthetic-background", action="store_true", help="Deep SHAP on field-free disks when no store is at hand")
+    s.add_argument("--regions", action="store_true",
+                   help="split the probability over regions of the attribution map (Stonyhurst centre, share per region)")
+    s.add_argument("--region-method", choices=METHODS, default="ig", help="attribution method of --regions (%(default)s)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_forecast)
 
-    s = sub.add_parser("explain", help="Guided Grad-CAM, Deep SHAP and Integrated Gradients maps for magnetograms")
-    s.add_argument("inputs", nargs="+", help="magnetogram files")
+    s = sub.add_parser("explain", help="Guided Grad-CAM, Deep SHAP and Integrated Gradients maps for magnetograms, "
+                       "or (--evaluate) their evaluation over a store's validation instances against controls")
+    s.add_argument("inputs", nargs="*", help="magnetogram files")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--methods", default="gradcam,deepshap,ig")
-    s.add_argument("--out", required=True, help="folder for NAME_METHOD.npy and NAME.png")
+    s.add_argument("--out", help="folder for NAME_METHOD.npy and NAME.png (with --evaluate: the tables and evaluation.json)")
+    s.add_argument("--evaluate", action="store_true",
+                   help="attribute a stratified sample of the checkpoint fold's validation instances of --store and score "
+                        "localisation, deletion, agreement and randomisation against |B|, gradient and uniform controls")
+    s.add_argument("--store", help="with --evaluate: the store whose validation instances are explained")
+    s.add_argument("--predictions", help="with --evaluate: the fold's predictions.csv (default: computed from the checkpoint)")
+    s.add_argument("--n-per-kind", type=int_in(1, 100_000), default=50, help="instances per stratum (%(default)s)")
+    s.add_argument("--n-boot", type=int_in(0, 100_000), default=1000, help="resamples of the 95 %% intervals (%(default)s)")
+    s.add_argument("--n-randomisation", type=int_in(1, 1000), default=4, help="images of the randomisation test")
+    s.add_argument("--n-random-models", type=int_in(2, 100), default=3, help="independently randomised models (the reference)")
+    s.add_argument("--gradcam-interpolation", choices=["bilinear", "nearest", "bicubic"], default="bilinear")
+    s.add_argument("--seed", type=int_in(0), default=0)
+    s.add_argument("--quiet", action="store_true")
     s.add_argument("--background", help="store for the Deep SHAP background (default: the checkpoint's training store)")
     s.add_argument("--synthetic-background", action="store_true", help="field-free disks when no background store opens")
     s.add_argument("--n-background", type=int_in(1, 1024), default=8)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from scipy.ndimage import binary_dilation
 from scipy.stats import spearmanr
 
 from ..data.labels import FOLDS
@@ -51,6 +52,7 @@ __all__ = [
     "explain",
     "agreement",
     "localisation",
+    "pointing",
     "peak_distance_px",
     "cascading_randomisation",
     "explain_files",
@@ -102,7 +104,7 @@ class Explanation:
 
 def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, target: int = FLARE,
             background: torch.Tensor | None = None, n_steps: int = 50, internal_batch_size: int = 16,
-            gradcam_interpolation: str = "bilinear") -> Explanation:
+            gradcam_interpolation: str = "bilinear", disks: np.ndarray | None = None) -> Explanation:
     """Attributions toward ``target`` for a batch of images (N, 1, H, W) in 8-bit units.
 
     Parameters
@@ -119,6 +121,10 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
         How Grad-CAM's coarse map (the last convolutional layer's grid) is upsampled to the input before the
         product with guided backpropagation: bilinear by default (captum's default is nearest, which paints
         blocks of the last layer's cell size).
+    disks : array (N, H, W) of bool, optional
+        The images' disks from their header geometry, for Integrated Gradients' field-free baseline (and the
+        default Deep SHAP background). Without them the disk is the non-zero pixels, which misses saturated
+        negative umbrae (0 on Helioviewer's byte scale, like the sky).
 
     Returns
     -------
@@ -134,10 +140,10 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
     with warnings.catch_warnings():
         # captum announces the hooks it sets and removes on every call: expected, not a problem
         warnings.filterwarnings("ignore", message=r"Setting (forward|backward)", category=UserWarning)
-        return _explain(net, x, methods, target, background, n_steps, internal_batch_size, gradcam_interpolation)
+        return _explain(net, x, methods, target, background, n_steps, internal_batch_size, gradcam_interpolation, disks)
 
 
-def _explain(net, x, methods, target, background, n_steps, internal_batch_size, gradcam_interpolation) -> Explanation:
+def _explain(net, x, methods, target, background, n_steps, internal_batch_size, gradcam_interpolation, disks) -> Explanation:
     from captum.attr import DeepLiftShap, GuidedGradCam, IntegratedGradients
 
     maps, delta = {}, None
@@ -150,13 +156,13 @@ def _explain(net, x, methods, target, background, n_steps, internal_batch_size, 
     if "deepshap" in methods:
         if background is None:
             g = torch.Generator().manual_seed(0)
-            base = field_free_baseline(x[:1])
+            base = field_free_baseline(x[:1], None if disks is None else np.asarray(disks)[:1])
             background = base.repeat(4, 1, 1, 1) + (base > 0) * torch.randn(4, *x.shape[1:], generator=g) * (2.0 * 255 / 500)
         a = DeepLiftShap(net).attribute(x.clone().requires_grad_(True), baselines=background.float().cpu(), target=target)
         maps["deepshap"] = a.detach()[:, 0].numpy()
     if "ig" in methods:
         ig = IntegratedGradients(net)
-        a, d = ig.attribute(x.clone().requires_grad_(True), baselines=field_free_baseline(x), target=target, n_steps=n_steps,
+        a, d = ig.attribute(x.clone().requires_grad_(True), baselines=field_free_baseline(x, disks), target=target, n_steps=n_steps,
                             internal_batch_size=internal_batch_size, return_convergence_delta=True)
         maps["ig"] = a.detach()[:, 0].numpy()
         delta = d.detach().numpy()
@@ -190,14 +196,30 @@ def agreement(a: np.ndarray, b: np.ndarray, disk: np.ndarray) -> dict:
     return out
 
 
-def localisation(a: np.ndarray, region: np.ndarray, disk: np.ndarray) -> dict:
-    """Share of positive attribution inside a region mask, the region's share of the disk, their ratio (lift), pointing game."""
+def pointing(a: np.ndarray, region: np.ndarray, disk: np.ndarray) -> float:
+    """Pointing game: 1 when the map's maximum on the disk falls inside ``region``, else 0.
+
+    Ties count fractionally (the share of the tied maxima inside the region, the expected hit of a random
+    tie-break), so a constant map scores the region's share of the disk rather than whatever pixel comes first.
+    """
+    v = np.where(disk, a, -np.inf)
+    top = v == v.max()
+    return float((top & region).sum() / top.sum())
+
+
+def localisation(a: np.ndarray, region: np.ndarray, disk: np.ndarray, tolerance_px: int = 0) -> dict:
+    """Share of positive attribution inside a region mask, the region's share of the disk, their ratio (lift), pointing game.
+
+    ``tolerance_px`` widens the region by that many pixels (binary dilation) for the pointing game only: a peak on the
+    region's edge at the input's resolution still counts.
+    """
     pos = np.clip(a, 0, None) * disk
     total = pos.sum()
     share = float(pos[region].sum() / total) if total > 0 else 0.0
     area = float(region.sum() / max(disk.sum(), 1))
-    peak = np.unravel_index(np.argmax(np.where(disk, a, -np.inf)), a.shape)
-    return {"share_inside": share, "area_share": area, "lift": share / area if area > 0 else float("nan"), "pointing": bool(region[peak])}
+    target = binary_dilation(region, iterations=tolerance_px) if tolerance_px > 0 else region
+    return {"share_inside": share, "area_share": area, "lift": share / area if area > 0 else float("nan"),
+            "pointing": pointing(a, target, disk)}
 
 
 def peak_distance_px(a: np.ndarray, disk: np.ndarray, target_xy: tuple[float, float]) -> float:
@@ -221,7 +243,7 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
     ``disks`` (N, H, W) are the images' disk masks from their header geometry.
     A method whose similarity stays high does not depend on what the model learned.
     """
-    ref = explain(model, images, methods, background=background, n_steps=n_steps).maps
+    ref = explain(model, images, methods, background=background, n_steps=n_steps, disks=disks).maps
     # the disk from the images' header geometry when given; else non-zero pixels (which misses saturated negative umbrae)
     disk = np.asarray(disks, bool) if disks is not None else (images[:, 0] > 0).numpy()
     work = copy.deepcopy(model)
@@ -232,7 +254,7 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * layer.weight.std())
             if layer.bias is not None:
                 layer.bias.zero_()
-        maps = explain(work, images, methods, background=background, n_steps=n_steps).maps
+        maps = explain(work, images, methods, background=background, n_steps=n_steps, disks=disks).maps
         for m in methods:
             r = [_spearman(np.abs(ref[m][i][disk[i]]), np.abs(maps[m][i][disk[i]])) for i in range(len(images))]
             rows.append({"layers_randomised": k, "layer": name, "method": m, "spearman": float(np.mean(r)),

@@ -25,6 +25,7 @@ __all__ = [
     "disk_mask",
     "mu_map",
     "stonyhurst_to_pixel",
+    "pixel_to_stonyhurst",
     "orthographic_project",
     "b0_angle_deg",
 ]
@@ -104,6 +105,30 @@ def stonyhurst_to_pixel(lon_deg, lat_deg, meta) -> tuple[np.ndarray, np.ndarray,
     n = p_vec / np.linalg.norm(p_vec, axis=0)
     visible = np.einsum("i,i...->...", obs_vec, n) - np.linalg.norm(p_vec, axis=0) > 0
     return np.asarray(x), np.asarray(y), np.asarray(visible)
+
+
+def pixel_to_stonyhurst(x_px, y_px, meta) -> tuple[np.ndarray, np.ndarray]:
+    """Stonyhurst longitude and latitude (degrees) of image pixels, through the image's WCS (sunpy, astropy).
+
+    The inverse of :func:`stonyhurst_to_pixel` for points on the visible disk; pixels off the disk give NaN.
+
+    Parameters
+    ----------
+    x_px, y_px : array-like
+        Output-pixel column and row (row 0 at the top, north up).
+    meta : MagnetogramMeta
+        The image's metadata (its :meth:`~flarelib.io.magnetogram.MagnetogramMeta.map_header`).
+    """
+    import astropy.units as u
+    from sunpy.coordinates import frames
+
+    m = header_map(meta.map_header())
+    y_fits = (meta.size_px - 1) - np.atleast_1d(np.asarray(y_px, float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # off-disk pixels: NaN, by design
+        hpc = m.wcs.pixel_to_world(np.atleast_1d(np.asarray(x_px, float)), y_fits)
+        hgs = hpc.transform_to(frames.HeliographicStonyhurst(obstime=m.date))
+    return np.asarray(hgs.lon.wrap_at(180 * u.deg).to_value(u.deg), float), np.asarray(hgs.lat.to_value(u.deg), float)
 
 
 def disk_from_wcs(header: dict) -> tuple[tuple[float, float], float]:

@@ -112,6 +112,10 @@ class MagnetogramMeta:
                 "CRPIX1": (self.crpix1 - 0.5) / factor + 0.5, "CRPIX2": (self.crpix2 - 0.5) / factor + 0.5,
                 "CDELT1": self.cdelt_arcsec * factor, "CDELT2": self.cdelt_arcsec * factor, "DATE-OBS": self.date_obs.isoformat(),
                 "RSUN_OBS": self.rsun_arcsec, "DSUN_OBS": self.dsun_m if math.isfinite(self.dsun_m) else AU_M, "CRLT_OBS": self.b0_deg,
+                # the observer in Stonyhurst coordinates (sunpy reads these first): Earth/SDO at longitude 0 by definition of
+                # the frame; without them sunpy places the observer at Carrington longitude CRLN_OBS, which is 0 (unknown)
+                # for simulated frames, a date-dependent Stonyhurst longitude
+                "HGLN_OBS": 0.0, "HGLT_OBS": self.b0_deg,
                 "CRLN_OBS": self.l0_deg if math.isfinite(self.l0_deg) else 0.0, "TELESCOP": telescope, "INSTRUME": instrument or telescope,
                 "CONTENT": self.product, "BUNIT": "Gauss"}
 

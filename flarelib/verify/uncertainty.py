@@ -25,7 +25,7 @@ from ..errors import InputError
 from .metrics import LIMB_DEG, _hss, _tss, brier_skill_score, roc_auc
 
 __all__ = ["DEFAULT_BLOCK_DAYS", "label_autocorrelation", "day_blocks", "flare_ids", "bootstrap_scores", "limb_recall_intervals",
-           "paired_difference", "percentile_interval"]
+           "paired_difference", "percentile_interval", "cluster_interval"]
 
 #: Block length of the day-block bootstrap (see the module docstring for the measurement behind it).
 DEFAULT_BLOCK_DAYS = 7
@@ -103,6 +103,37 @@ def _resample_blocks(members: list[np.ndarray], rng: np.random.Generator) -> np.
     """Row positions of one block-bootstrap resample (blocks drawn with replacement)."""
     pick = rng.integers(0, len(members), len(members))
     return np.concatenate([members[k] for k in pick])
+
+
+def cluster_interval(statistic: Callable[[np.ndarray], float], groups, n_boot: int = 1000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """A statistic of a set of rows and its percentile interval from resampling whole groups with replacement.
+
+    Rows of one group (the windows of one flare, the instants of one day) are not independent; drawing the groups,
+    not the rows, keeps that dependence in the interval.
+
+    Parameters
+    ----------
+    statistic : callable
+        Takes an integer array of row positions (with repeats) and returns a number (NaN allowed).
+    groups : array-like
+        One group label per row.
+    n_boot : int
+        Resamples (0: no interval, NaN bounds).
+
+    Returns
+    -------
+    (estimate, lo, hi)
+    """
+    groups = np.asarray(groups)
+    rows = np.arange(len(groups))
+    est = float(statistic(rows)) if len(rows) else float("nan")
+    if n_boot <= 0 or len(rows) == 0:
+        return est, float("nan"), float("nan")
+    members = _block_members(groups)
+    rng = np.random.default_rng(seed)
+    lo, hi = percentile_interval([statistic(_resample_blocks(members, rng)) for _ in range(n_boot)], level)
+    return est, lo, hi
 
 
 def bootstrap_scores(frames: list[pd.DataFrame], thresholds, n_boot: int = 1000, seed: int = 0,
