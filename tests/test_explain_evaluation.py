@@ -203,6 +203,14 @@ def test_evaluation_end_to_end_on_the_simulator(tiny_store, tiny_run):  # noqa: 
     assert np.allclose(u["lift"], 1.0) and np.allclose(u["pointing"], u["area_share"], atol=0.02)
     assert set(ev.randomisation["method"]) == set(cfg.methods)
     assert {"auc", "tss_top_region", "top_region_hit"} <= set(ev.region_scores().columns)
+    # paired comparisons on the same instances: a map against itself differs by exactly 0
+    assert ev.paired_difference("ig", "ig", "lift") == (0.0, 0.0, 0.0)
+    assert ev.verdict("ig", "ig", "lift") == "not distinguishable from"
+    est, lo, hi = ev.paired_difference("ig", "uniform", "lift")
+    assert lo <= est <= hi
+    # mean maps: unit mass on the disk per outcome and map
+    some = next(iter(ev.mean_maps.values()))
+    assert some.shape == (meta.image_size_px,) * 2 and some.sum() == pytest.approx(1.0, rel=1e-4)
     json.dumps(ev.to_json())  # JSON-ready
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from flarelib import read_magnetogram
 from flarelib.data.store import open_store
+from flarelib.errors import InputError
 from flarelib.io.geometry import disk_mask, mu_map, orthographic_project, stonyhurst_to_pixel
 from flarelib.io.magnetogram import uint8_to_gauss
 from flarelib.sim.simulator import SimConfig, Simulator, b0_annual_deg, simulate_to_jp2, simulate_to_store
@@ -350,3 +351,27 @@ def test_a_period_without_flares_gives_a_report(tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "quiet" / "report.json").read_text())
     assert rep["FL"] == 0 and rep["n_flares"] == {"C": 0, "M": 0, "X": 0} and rep["x_per_m"] is None
+
+
+def test_simulated_headers_place_the_observer_at_stonyhurst_longitude_zero():
+    """sunpy reads the observer from HGLN_OBS/HGLT_OBS: without them it used Carrington longitude 0 (CRLN_OBS), a
+    date-dependent Stonyhurst longitude, and flare markers and region centres landed on the wrong side of the disk."""
+    from flarelib.io.geometry import pixel_to_stonyhurst
+    from flarelib.sim.simulator import simulated_meta
+
+    sim = Simulator(SimConfig(start="2012-01-01", end="2012-01-02", cadence_h=12, size_px=512))
+    for size in (512, 128):
+        meta = simulated_meta(sim, 0, size)
+        x, y, vis = stonyhurst_to_pixel([0.0, 40.0], [meta.b0_deg, 10.0], meta)
+        assert vis.all() and (x[0], y[0]) == pytest.approx(meta.disk_center_px, abs=0.05)
+        ox, oy, _ = orthographic_project([40.0], [10.0], meta.b0_deg, meta.disk_center_px, meta.disk_radius_px)
+        assert abs(x[1] - ox[0]) < 0.01 * meta.disk_radius_px and abs(y[1] - oy[0]) < 0.01 * meta.disk_radius_px
+        lon, lat = pixel_to_stonyhurst(x[1:], y[1:], meta)
+        assert lon[0] == pytest.approx(40.0, abs=1.0) and lat[0] == pytest.approx(10.0, abs=1.0)
+
+
+def test_ground_truth_of_a_store_from_another_simulator_version_is_refused():
+    from flarelib.sim.simulator import simulator_of_store
+
+    with pytest.raises(InputError, match="another version of the simulator"):
+        simulator_of_store({"source": "simulator", "simulator": {"start": "2012-01-01", "hale_north_leading": True}})

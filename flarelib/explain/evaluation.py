@@ -64,6 +64,8 @@ __all__ = [
     "sample_instances",
     "deletion_drops",
     "validation_predictions",
+    "load_instances",
+    "simulated_region_labels",
     "flaring_regions",
     "simulator_truth",
     "randomisation_reference",
@@ -242,6 +244,28 @@ def _disk_geometry(store: Store, pos: int, k: int) -> tuple[tuple[float, float],
     return ((cx + 0.5) / k - 0.5, (cy + 0.5) / k - 0.5), r / k
 
 
+def load_instances(store: Store, positions, size_px: int | None = None) -> tuple[torch.Tensor, list, np.ndarray]:
+    """Store images as model inputs at ``size_px`` (area-averaged), with their header disks at that size.
+
+    Returns
+    -------
+    x : tensor (N, 1, S, S) in 8-bit units
+    geometry : list of ((cx, cy), radius) in pixels of the reduced image
+    disks : (N, S, S) bool, the header disks
+    """
+    x = _images(store, positions, size_px)
+    k = _factor(store, size_px)
+    geometry = [_disk_geometry(store, p, k) for p in positions]
+    return x, geometry, np.stack([disk_mask(x.shape[-1], c, r) for c, r in geometry])
+
+
+def simulated_region_labels(sim, timestamp, size_px: int) -> np.ndarray:
+    """The simulator's region-id mask (0: no region) of the frame at ``timestamp``, at ``size_px`` (nearest sample)."""
+    lab = sim.region_masks(int(sim.times.searchsorted(pd.Timestamp(timestamp))))
+    k = lab.shape[-1] // size_px
+    return lab[k // 2::k, k // 2::k] if k > 1 else lab
+
+
 def flaring_regions(catalog: pd.DataFrame, timestamps, window_h: float = 24.0, threshold_wm2: float = 1e-5) -> list[set]:
     """For each instant, the ids of the regions with a flare >= ``threshold_wm2`` starting in (t, t + window_h]."""
     big = catalog[catalog["peak_flux_wm2"] >= threshold_wm2]
@@ -383,13 +407,17 @@ class ExplanationEvaluation:
     scores : DataFrame
         One row per instance and map: ``map``, ``kind`` ('method'/'control'), localisation (``pointing``,
         ``share_inside``, ``lift``, NaN when the flaring region is not visible), ``limb_share``, ``flaring_rank``,
-        and ``del_top_K`` / ``del_random_K`` (log-odds drop when K % of the disk is deleted).
+        ``top_component_hit`` (the first component of :func:`~flarelib.explain.regions.attribution_components`
+        touches the flaring region), and ``del_top_K`` / ``del_random_K`` (log-odds drop when K % of the disk is deleted).
     agreement : DataFrame
         One row per instance and pair of maps.
     regions : DataFrame
         One row per instance, map and visible region: ``share``, ``p_region``, ``flared``, ``top``.
     randomisation : DataFrame
         :func:`randomisation_reference`'s table.
+    mean_maps : dict
+        ``(outcome, map) -> (H, W)`` mean over the instances of the map's positive part normalised to unit sum on
+        the disk: where each method puts its evidence, on average, for TP, FP, FN and TN.
     """
 
     config: ExplanationEvalConfig
@@ -400,6 +428,7 @@ class ExplanationEvaluation:
     randomisation: pd.DataFrame
     has_truth: bool = True
     notes: list = field(default_factory=list)
+    mean_maps: dict = field(default_factory=dict)
 
     def _interval(self, frame: pd.DataFrame, column: str, seed_offset: int = 0) -> tuple[float, float, float]:
         v = frame[column].to_numpy(float)
@@ -436,6 +465,29 @@ class ExplanationEvaluation:
                 row.update({name: est, f"{name}_lo": lo, f"{name}_hi": hi})
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def paired_difference(self, map_a: str, map_b: str, column: str, where: str | None = None) -> tuple[float, float, float]:
+        """Mean per-instance difference ``column`` of ``map_a`` minus ``map_b`` (same instances) and its 95 % interval.
+
+        ``column`` is a per-instance score (``lift``, ``pointing``, ``share_inside``, ``del_top_5`` ...); ``where`` an
+        optional stratum or outcome. The comparison a reader needs: does a method beat a control on the same images?
+        """
+        s = self.scores
+        if where:
+            keep = self.instances.loc[(self.instances["stratum"] == where) | (self.instances["outcome"] == where), "instance"]
+            s = s[s["instance"].isin(keep)]
+        w = s.pivot_table(index="instance", columns="map", values=column, dropna=False)
+        if map_a not in w or map_b not in w:
+            return float("nan"), float("nan"), float("nan")
+        d = (w[map_a] - w[map_b]).rename("diff").reset_index()
+        return self._interval(self._with_cluster(d), "diff")
+
+    def verdict(self, map_a: str, map_b: str, column: str, where: str | None = None) -> str:
+        """'higher than', 'lower than' or 'not distinguishable from': the paired difference's interval against 0."""
+        est, lo, hi = self.paired_difference(map_a, map_b, column, where)
+        if not np.isfinite(lo):
+            return "not measured against"
+        return "higher than" if lo > 0 else "lower than" if hi < 0 else "not distinguishable from"
 
     def deletion_curves(self) -> pd.DataFrame:
         """Mean drop of the flare log-odds per map and deleted fraction, most-attributed vs random, with intervals."""
@@ -565,7 +617,7 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
         A progress bar over the batches.
     """
     cfg = config
-    k = _factor(store, size_px)
+    _factor(store, size_px)  # refuse a size that does not divide the store's before any work
     pos_of = dict(zip(pd.to_datetime(store.index["timestamp"]), range(len(store))))
     inst = sample_instances(preds, cfg.n_per_kind, cfg.decision_threshold, cfg.limb_deg, cfg.seed)
     inst["instance"] = np.arange(len(inst))
@@ -587,14 +639,14 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
     rng = np.random.default_rng(cfg.seed)
     band_mu = np.cos(np.radians(90.0 - cfg.limb_band_deg))
     score_rows, agree_rows, region_rows = [], [], []
+    sums: dict = {}
+    counts: dict = {}
     batches = range(0, len(inst), cfg.batch_size)
     first = None
     for a in tqdm(batches, desc="explanations", unit="batch", disable=not progress):
         b = inst.iloc[a:a + cfg.batch_size]
-        x = _images(store, b["store_pos"], size_px)
+        x, geo, disks = load_instances(store, b["store_pos"].to_numpy(), size_px)
         S = x.shape[-1]
-        geo = [_disk_geometry(store, p, k) for p in b["store_pos"]]
-        disks = np.stack([disk_mask(S, c, r) for c, r in geo])
         if first is None:
             first = (x[: cfg.n_randomisation], disks[: cfg.n_randomisation])
         maps = explain(model, x, cfg.methods, background=background, n_steps=cfg.ig_steps,
@@ -605,15 +657,16 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
             limb = disk & (mu_map(S, *geo[j]) <= band_mu)
             labels = None
             if has_truth:
-                i_sim = int(sim.times.searchsorted(r.timestamp))
-                lab = sim.region_masks(i_sim)
-                labels = lab[k // 2::k, k // 2::k] if k > 1 else lab
-                labels = np.where(disk, labels, 0)
+                labels = np.where(disk, simulated_region_labels(sim, r.timestamp, S), 0)
             drops = deletion_drops(net, x[j], {m: maps[m][j] for m in cfg.maps}, disk, cfg.deletion_fractions, rng)
             for m in cfg.maps:
                 amap = maps[m][j]
                 pos = np.clip(amap, 0, None) * disk
                 total = pos.sum()
+                if total > 0:
+                    key = (r.outcome, m)
+                    sums[key] = sums.get(key, 0.0) + pos / total
+                    counts[key] = counts.get(key, 0) + 1
                 row = {"instance": r.instance, "map": m, "kind": "method" if m in METHODS else "control",
                        "limb_share": float(pos[limb].sum() / total) if total > 0 else 0.0,
                        "pointing": np.nan, "share_inside": np.nan, "area_share": np.nan, "lift": np.nan, "flaring_rank": np.nan,
@@ -629,9 +682,11 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
                         row.update(localisation(amap, region, disk, cfg.pointing_tolerance_px))
                         row["flaring_rank"] = float(1 + (mass[ids] > mass[r.region_id]).sum())
                         # the region-level split of `flarelib forecast --regions`: does its first component touch the region?
-                        comp, table = attribution_components(amap, disk, geo[j][1])
-                        reach = binary_dilation(region, iterations=cfg.pointing_tolerance_px) if cfg.pointing_tolerance_px else region
-                        row["top_component_hit"] = float(bool(len(table)) and bool(((comp == 1) & reach).any()))
+                        # (not for the uniform map: it has no structure to split, its "component" is the whole disk)
+                        if m != "uniform":
+                            comp, table = attribution_components(amap, disk, geo[j][1])
+                            reach = binary_dilation(region, iterations=cfg.pointing_tolerance_px) if cfg.pointing_tolerance_px else region
+                            row["top_component_hit"] = float(bool(len(table)) and bool(((comp == 1) & reach).any()))
                     if len(ids):
                         shares = mass[ids] / total if total > 0 else np.zeros(len(ids))
                         top = ids[np.argmax(shares)] if total > 0 else -1
@@ -649,4 +704,5 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
     else:
         rand = pd.DataFrame()
     return ExplanationEvaluation(config=cfg, instances=inst, scores=pd.DataFrame(score_rows), agreement=pd.DataFrame(agree_rows),
-                                 regions=pd.DataFrame(region_rows), randomisation=rand, has_truth=has_truth, notes=notes)
+                                 regions=pd.DataFrame(region_rows), randomisation=rand, has_truth=has_truth, notes=notes,
+                                 mean_maps={k: (v / counts[k]).astype(np.float32) for k, v in sums.items()})

@@ -24,7 +24,7 @@ from ..io.geometry import disk_mask, pixel_to_stonyhurst
 from ..plots import plot_attribution, show_magnetogram
 from .attribution import METHODS, explain
 
-__all__ = ["attribution_components", "region_forecasts"]
+__all__ = ["attribution_components", "split_probability", "region_forecasts"]
 
 
 def attribution_components(a: np.ndarray, disk: np.ndarray, radius_px: float, quantile: float = 0.97,
@@ -83,6 +83,20 @@ def attribution_components(a: np.ndarray, disk: np.ndarray, radius_px: float, qu
     return relabel[lab], table.drop(columns="old")[["component", "n_px", "share", "x_px", "y_px"]]
 
 
+def split_probability(a: np.ndarray, disk: np.ndarray, meta, probability: float, quantile: float = 0.97) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`attribution_components` of a map with each component's Stonyhurst centre (through ``meta``'s WCS) and
+    its share of ``probability``.
+
+    ``meta`` is the image's :class:`~flarelib.io.magnetogram.MagnetogramMeta` at the map's size (its disk radius and
+    header); the table gains ``lon_deg``, ``lat_deg`` and ``probability``.
+    """
+    labels, table = attribution_components(a, disk, meta.disk_radius_px, quantile)
+    if len(table):
+        lon, lat = pixel_to_stonyhurst(table["x_px"], table["y_px"], meta)
+        table = table.assign(lon_deg=np.round(lon, 1), lat_deg=np.round(lat, 1), probability=probability * table["share"])
+    return labels, table
+
+
 def region_forecasts(checkpoint, paths, method: str = "ig", n_steps: int = 32, quantile: float = 0.97,
                      out: Path | None = None) -> list[dict]:
     """Per-region shares of the full-disk flare probability for magnetogram files.
@@ -112,10 +126,7 @@ def region_forecasts(checkpoint, paths, method: str = "ig", n_steps: int = 32, q
         prob, _ = fc.probability(x)
         disk = disk_mask(x.shape[-1], m.meta.disk_center_px, m.meta.disk_radius_px)
         a = explain(fc.model, x, (method,), n_steps=n_steps, disks=disk[None]).maps[method][0]
-        labels, table = attribution_components(a, disk, m.meta.disk_radius_px, quantile)
-        if len(table):
-            lon, lat = pixel_to_stonyhurst(table["x_px"], table["y_px"], m.meta)
-            table = table.assign(lon_deg=np.round(lon, 1), lat_deg=np.round(lat, 1), probability=prob * table["share"])
+        labels, table = split_probability(a, disk, m.meta, prob, quantile)
         regions = [{k: (round(float(v), 4) if isinstance(v, float) else int(v)) for k, v in r.items()} for r in table.to_dict("records")]
         res = {"input": str(p), "date_obs": m.meta.date_obs.isoformat(), "probability": prob, "method": method,
                "regions": regions, "elsewhere": float(1.0 - table["share"].sum()) if len(table) else 1.0}

@@ -37,7 +37,7 @@ from ..data.labels import LabelConfig, make_index, partition_summary
 from ..data.store import StoreWriter, fill_store
 from ..errors import InputError
 from ..io.catalog import COLUMNS, FlareCatalog
-from ..io.geometry import AU_M
+from ..io.geometry import RSUN_M
 from ..io.magnetogram import MagnetogramMeta
 from ..verify.baselines import persistence
 from ..verify.evaluation import evaluate
@@ -396,7 +396,10 @@ def _fits_header(config: SimConfig, t: pd.Timestamp, b0: float) -> dict:
         "CDELT1": cdelt,
         "CDELT2": cdelt,
         "RSUN_OBS": rsun_arcsec,
-        "DSUN_OBS": AU_M,
+        # the distance at which the Sun's radius subtends RSUN_OBS, so that sunpy's projections (which use DSUN_OBS and
+        # the IAU radius) and the disk drawn at RSUN_OBS agree (at 1 AU the radius is 959", not 945": points at 40 deg
+        # longitude landed 1.2 % of a radius off)
+        "DSUN_OBS": RSUN_M / math.sin(math.radians(rsun_arcsec / 3600.0)),
         "CRLT_OBS": round(b0, 5),
         "CRLN_OBS": 0.0,
         "SIM_SEED": config.seed,
@@ -423,16 +426,27 @@ def simulator_of_store(store_manifest: dict) -> Simulator:
     """Re-create the simulator that made a store (for ground-truth region masks)."""
     if store_manifest.get("source") != "simulator":
         raise InputError("not a simulated store: no ground truth")
-    return Simulator(SimConfig(**store_manifest["simulator"]))
+    params = dict(store_manifest["simulator"])
+    unknown = sorted(set(params) - {f.name for f in fields(SimConfig)})
+    if unknown:
+        raise InputError(f"the store was made by another version of the simulator (parameters {', '.join(unknown)} are not this "
+                         "version's): its ground truth cannot be re-created; simulate the store again")
+    return Simulator(SimConfig(**params))
 
 
-def simulated_meta(sim: Simulator, i: int):
-    """Header-like metadata of simulated frame ``i`` (for coordinate conversions through sunpy)."""
+def simulated_meta(sim: Simulator, i: int, size_px: int | None = None):
+    """Header-like metadata of simulated frame ``i`` (for coordinate conversions through sunpy).
+
+    ``size_px``: the metadata of the frame reduced to that size (as :func:`~flarelib.io.magnetogram.read_magnetogram`
+    describes a reduced image: same header, output size, disk centre and radius in output pixels).
+    """
 
     cfg = sim.config
+    out = size_px or cfg.size_px
+    f = cfg.size_px / out
     hdr = _fits_header(cfg, sim.times[i], sim.frame_b0(i))
     return MagnetogramMeta(path=f"simulated frame {i}", date_obs=sim.times[i].to_pydatetime(), instrument="SIM/HMI-SIM",
                            product="MAGNETOGRAM", naxis=cfg.size_px, crpix1=hdr["CRPIX1"], crpix2=hdr["CRPIX2"],
                            cdelt_arcsec=hdr["CDELT1"], rsun_arcsec=hdr["RSUN_OBS"], b0_deg=hdr["CRLT_OBS"], l0_deg=0.0,
-                           dsun_m=hdr["DSUN_OBS"], rotation_deg=0.0, size_px=cfg.size_px, disk_center_px=cfg.center_px,
-                           disk_radius_px=cfg.radius_px)
+                           dsun_m=hdr["DSUN_OBS"], rotation_deg=0.0, size_px=out,
+                           disk_center_px=tuple((c + 0.5) / f - 0.5 for c in cfg.center_px), disk_radius_px=cfg.radius_px / f)
