@@ -48,6 +48,7 @@ seeds_csv = "../benchmarks/results/seeds.csv"
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from IPython.display import display
 from myst_nb import glue
@@ -140,6 +141,18 @@ for k in ("persistence", "image-features"):
 g("sim_epochs", sim["epochs"], "{:d}"), g("sim_size", sim["image_size"], "{:d}"), g("sim_collapsed", len(sim["collapsed_folds"]), "{:d}")
 g("sim_folds", len(sim["folds"]), "{:d}")
 
+
+def versus(k):
+    """'above', 'below' or 'not distinguishable from': the paired difference's interval against 0."""
+    lo, hi = sim["paired"].get(k, {"ci": [float("nan")] * 2})["ci"]
+    return "above" if lo > 0 else "below" if hi < 0 else "not distinguishable from" if np.isfinite(lo) else "not compared with"
+
+
+frac = model_row["tss"] / rows["present-disk oracle"]["tss"] if "present-disk oracle" in rows else float("nan")
+glue("vs_persistence", versus("persistence"), display=False)
+glue("vs_image_features", versus("image-features"), display=False)
+glue("target_met", "met" if versus("persistence") == versus("image-features") == "above" and frac >= 0.6 else "not met", display=False)
+
 # the same configuration trained with other seeds on this very store (benchmarks/seeds.py), when it was run
 seeds = pd.read_csv(seeds_csv, dtype={"store": str}) if Path(seeds_csv).is_file() else pd.DataFrame()
 if "store" not in seeds:  # rows that do not name their store may be on other data: never shown
@@ -189,6 +202,15 @@ else:
 # [{glue:text}`sim_minus_image-features_lo`, {glue:text}`sim_minus_image-features_hi`]. A CPU budget of a few epochs
 # from random weights at reduced resolution is far from the paper's 40 epochs from ImageNet weights at 512 px;
 # chapter 2 measures what the disk at this resolution allows (table 2.3).
+#
+# **The CPU target** (the model above persistence and above the image-feature regression, and at least 0.6 of the
+# present-disk oracle) is {glue:text}`target_met` in this build: the model is {glue:text}`vs_persistence`
+# persistence and {glue:text}`vs_image_features` the image-feature regression by the paired intervals, at
+# {glue:text}`sim_frac_present-disk_oracle` of the present-disk oracle. Why, as measured (the methods page's
+# deviation table has the runs): the simulated training set is small (three years at 12-hour cadence, about 1,600
+# training frames per fold); trained longer, the model overfits after its third or fourth epoch (validation TSS
+# falls while the training loss keeps falling), so more CPU epochs do not close the gap; persistence uses the
+# flare history, which one magnetogram does not show.
 #
 # ## 3. Beside its peers
 #
