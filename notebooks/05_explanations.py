@@ -94,6 +94,7 @@ from flarelib.explain.evaluation import (
 )
 from flarelib.explain.regions import split_probability
 from flarelib.io.download import fetch_reference
+from flarelib.io.geometry import disk_coverage
 from flarelib.model.checkpoint import model_from_checkpoint
 from flarelib.plots import plot_attribution, show_magnetogram
 from flarelib.sim.simulator import simulated_meta
@@ -138,10 +139,10 @@ g("tolerance_px", cfg.pointing_tolerance_px, "{:d}")
 # %%
 ex_rows = ev.instances.groupby("stratum", sort=False).head(1).reset_index(drop=True)
 if len(ex_rows):
-    x, geo, disks = load_instances(store, ex_rows["store_pos"].to_numpy(), meta_ck.image_size_px)
+    x, geo, disks, cover = load_instances(store, ex_rows["store_pos"].to_numpy(), meta_ck.image_size_px)
     background = deepshap_background(store, fold, n_background, meta_ck.image_size_px)
-    ex = explain(model, x, background=background, n_steps=ig_steps, disks=disks, gradcam_interpolation=gradcam_interpolation)
-    ctrl = control_maps(x[:, 0].numpy(), disks, ("abs_field",))
+    ex = explain(model, x, background=background, n_steps=ig_steps, disks=cover, gradcam_interpolation=gradcam_interpolation)
+    ctrl = control_maps(x[:, 0].numpy(), disks, ("abs_field",), coverage=cover)
     cols = list(METHODS) + ["abs_field"]
     fig, axes = plt.subplots(len(ex_rows), 1 + len(cols), figsize=(3.1 * (1 + len(cols)), 3.2 * len(ex_rows)), squeeze=False)
     for i, r in ex_rows.iterrows():
@@ -308,7 +309,8 @@ if len(rand):
     plt.tight_layout()
     plt.show()
     for _, r in rand.iterrows():
-        glue(f"rand_{r['method']}", "flagged" if r["flagged"] else "passes", display=False)
+        glue(f"rand_{r['method']}", ("is flagged: its maps are empty on these images" if r["original_map_empty"] else "is flagged")
+             if r["flagged"] else "passes", display=False)
         g(f"rand_tv_{r['method']}", r["trained_vs_random"])
         g(f"rand_ref_{r['method']}", r["reference_mean"])
 rand.round(3)
@@ -328,7 +330,7 @@ rand.round(3)
 
 # %%
 glue("n_rand_images", min(n_randomisation, len(ev.instances)), display=False)
-xr_, _, dr_ = load_instances(store, ev.instances["store_pos"].to_numpy()[:n_randomisation], meta_ck.image_size_px)
+xr_, _, _, dr_ = load_instances(store, ev.instances["store_pos"].to_numpy()[:n_randomisation], meta_ck.image_size_px)
 casc = pd.DataFrame(cascading_randomisation(model, xr_, background=deepshap_background(store, fold, n_background, meta_ck.image_size_px),
                                             n_steps=max(4, ig_steps // 2), disks=dr_))
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -378,7 +380,9 @@ else:
 # *Table 5.6: near-limb flares (|longitude| > 70°) forecast correctly (TP) and missed (FN): the share of each
 # map's positive attribution within 10° heliocentric angle of the limb (from the header disk), and how often the
 # region that produced the flare ranks first among the visible regions by attribution mass (among instances whose
-# region is on the visible disk).*
+# region is on the visible disk, and maps that are not empty). The limb pixels of a reduced image mix disk and sky
+# (the byte of -250 G); the controls read them through each pixel's disk coverage and Integrated Gradients starts
+# from a field-free Sun rendered with the same coverage, so that the rim is not mistaken for strong field.*
 #
 # The reference study suggests the model "sees" near-limb flares through the limb regions. Integrated Gradients
 # puts {glue:text}`limb_tp_ig` of its positive attribution near the limb for near-limb hits and
@@ -426,8 +430,8 @@ else:
 hit_rows = ev.instances[(ev.instances["stratum"] == "TP central")].head(1)
 if len(hit_rows) and sim is not None:
     r = hit_rows.iloc[0]
-    xi, ((centre, rad),), d = load_instances(store, [r.store_pos], meta_ck.image_size_px)
-    a = explain(model, xi, ("ig",), n_steps=ig_steps, disks=d).maps["ig"][0]
+    xi, ((centre, rad),), d, cov = load_instances(store, [r.store_pos], meta_ck.image_size_px)
+    a = explain(model, xi, ("ig",), n_steps=ig_steps, disks=cov).maps["ig"][0]
     labels, comp = split_probability(a, d[0], simulated_meta(sim, int(sim.times.searchsorted(r.timestamp)), xi.shape[-1]), r.flare_prob)
     flared = flaring_regions(catalog, [r.timestamp])[0]
     lab = simulated_region_labels(sim, r.timestamp, xi.shape[-1])
@@ -459,7 +463,8 @@ if len(hit_rows) and sim is not None:
 real = read_magnetogram(fetch_reference("helioviewer/2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2"), size_px=meta_ck.image_size_px)
 xr = torch.from_numpy(real.data.astype(np.float32))[None, None]
 exr = explain(model, xr, background=deepshap_background(store, fold, n_background, meta_ck.image_size_px), n_steps=ig_steps,
-              disks=real.disk_mask[None], gradcam_interpolation=gradcam_interpolation)
+              disks=disk_coverage(xr.shape[-1], real.meta.disk_center_px, real.meta.disk_radius_px)[None].astype(np.float32),
+              gradcam_interpolation=gradcam_interpolation)
 fig, axes = plt.subplots(1, 4, figsize=(16, 4.3))
 show_magnetogram(real.data, real.meta.disk_center_px, real.meta.disk_radius_px, ax=axes[0],
                  title=f"HMI {real.meta.date_obs:%Y-%m-%d %H:%M}, p={exr.probabilities[0]:.2f}")

@@ -69,6 +69,24 @@ def test_saturated_negative_umbra_is_on_the_header_disk():
     assert loc["pointing"] > 0 and loc["area_share"] == pytest.approx(umbra.sum() / disk.sum())
 
 
+def test_limb_pixels_are_read_through_their_disk_coverage():
+    """A reduced image's limb pixels mix disk and sky (the byte of -250 G): without the coverage, |B| and the IG baseline
+    see a ring of strong negative field on the limb."""
+    from flarelib.io.geometry import disk_coverage
+
+    cov = disk_coverage(S, CENTRE, RADIUS)
+    disk = disk_mask(S, CENTRE, RADIUS)
+    assert cov.sum() == pytest.approx(np.pi * RADIUS**2, rel=0.01) and cov[disk].min() >= 0.5
+    blank = np.round(127.5 * cov)[None]  # a field-free Sun at this resolution, its rim anti-aliased
+    ring = disk & (cov < 1)
+    naive = control_maps(blank, disk[None], ("abs_field",))["abs_field"][0]
+    fixed = control_maps(blank, disk[None], ("abs_field",), coverage=cov[None])["abs_field"][0]
+    assert naive[ring].max() > 100 and fixed.max() < 5  # gauss
+    # IG from the coverage baseline attributes nothing to a field-free Sun; from the mask baseline, the ring
+    x = torch.from_numpy(blank.astype(np.float32))[:, None]
+    assert torch.allclose(field_free_baseline(x, cov[None].astype(np.float32)), x, atol=0.51)
+
+
 def test_gradient_control_peaks_on_the_polarity_inversion_line():
     img, disk = _disk_image(umbra_value=0.0)
     g = control_maps(img[None], disk[None], ("field_gradient",), smooth_px=1.0)["field_gradient"][0]

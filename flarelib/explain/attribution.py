@@ -86,9 +86,14 @@ def attribution_copy(model: FullDiskAlexNet, check_input: torch.Tensor | None = 
 def field_free_baseline(images: torch.Tensor, disks: np.ndarray | None = None) -> torch.Tensor:
     """A field-free disk for each image: 0 G (:data:`~flarelib.io.magnetogram.ZERO_GAUSS_VALUE`) on the disk, 0 (sky) off it.
 
-    ``disks`` (N, H, W) are the images' disk masks from their header geometry; without them the disk is taken as
-    the non-zero pixels, which misses saturated negative umbrae (0 on Helioviewer's byte scale, like the sky).
+    ``disks`` (N, H, W) are the images' disks from their header geometry: boolean masks, or the float coverage of
+    each pixel by the disk (:func:`~flarelib.io.geometry.disk_coverage`), which gives the limb pixels the value a
+    field-free Sun has there at this resolution (a mix of 0 G and sky). Without ``disks`` the disk is taken as the
+    non-zero pixels, which misses saturated negative umbrae (0 on Helioviewer's byte scale, like the sky).
     """
+    if disks is not None and np.asarray(disks).dtype.kind == "f":
+        cov = torch.as_tensor(np.asarray(disks, np.float32))[:, None].expand_as(images)
+        return (ZERO_GAUSS_VALUE * cov).to(images.dtype)
     on = images > 0 if disks is None else torch.as_tensor(np.asarray(disks, bool))[:, None].expand_as(images)
     return torch.where(on, torch.full_like(images, ZERO_GAUSS_VALUE), torch.zeros_like(images))
 
@@ -121,10 +126,11 @@ def explain(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, targe
         How Grad-CAM's coarse map (the last convolutional layer's grid) is upsampled to the input before the
         product with guided backpropagation: bilinear by default (captum's default is nearest, which paints
         blocks of the last layer's cell size).
-    disks : array (N, H, W) of bool, optional
-        The images' disks from their header geometry, for Integrated Gradients' field-free baseline (and the
-        default Deep SHAP background). Without them the disk is the non-zero pixels, which misses saturated
-        negative umbrae (0 on Helioviewer's byte scale, like the sky).
+    disks : array (N, H, W) of bool or float, optional
+        The images' disks from their header geometry (masks, or pixel coverage), for Integrated Gradients'
+        field-free baseline (and the default Deep SHAP background): see :func:`field_free_baseline`. Without
+        them the disk is the non-zero pixels, which misses saturated negative umbrae (0 on Helioviewer's byte
+        scale, like the sky).
 
     Returns
     -------

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from ..data.labels import FOLDS
 from ..data.store import Store
 from ..errors import InputError
-from ..io.geometry import disk_mask, mu_map
+from ..io.geometry import disk_coverage, disk_mask, mu_map
 from ..io.goes import parse_goes_class
 from ..io.magnetogram import ZERO_GAUSS_VALUE, uint8_to_gauss
 from ..model.network import FLARE
@@ -154,13 +154,21 @@ class ExplanationEvalConfig:
 
 
 # --------------------------------------------------------------------------- controls
-def control_maps(images: np.ndarray, disks: np.ndarray, controls=CONTROLS, smooth_px: float = 1.0) -> dict:
+def control_maps(images: np.ndarray, disks: np.ndarray, controls=CONTROLS, smooth_px: float = 1.0,
+                 coverage: np.ndarray | None = None) -> dict:
     """Model-free maps of 8-bit magnetograms (N, H, W) on their header disks (N, H, W): |B|, smoothed-field gradient, uniform.
 
     The field is in gauss (bin centres of the byte scale) and 0 G off the disk, so the limb is not an edge.
+    ``coverage`` (N, H, W), each pixel's share on the disk (:func:`~flarelib.io.geometry.disk_coverage`), undoes the
+    limb's mix of disk and sky before the field is read: without it a reduced image's outermost ring reads as
+    strong negative field (sky is the byte of -250 G) and |B| piles up on the limb.
     """
     disks = np.asarray(disks, bool)
-    b = np.where(disks, uint8_to_gauss(np.asarray(images)), 0.0)
+    img = np.asarray(images, np.float64)
+    if coverage is not None:
+        cov = np.asarray(coverage, np.float64)
+        img = np.where(cov > 0, np.clip(img / np.maximum(cov, 1e-6), 0, 255), img)
+    b = np.where(disks, uint8_to_gauss(img), 0.0)
     out = {}
     if "abs_field" in controls:
         out["abs_field"] = (np.abs(b) * disks).astype(np.float32)
@@ -244,19 +252,22 @@ def _disk_geometry(store: Store, pos: int, k: int) -> tuple[tuple[float, float],
     return ((cx + 0.5) / k - 0.5, (cy + 0.5) / k - 0.5), r / k
 
 
-def load_instances(store: Store, positions, size_px: int | None = None) -> tuple[torch.Tensor, list, np.ndarray]:
+def load_instances(store: Store, positions, size_px: int | None = None) -> tuple[torch.Tensor, list, np.ndarray, np.ndarray]:
     """Store images as model inputs at ``size_px`` (area-averaged), with their header disks at that size.
 
     Returns
     -------
     x : tensor (N, 1, S, S) in 8-bit units
     geometry : list of ((cx, cy), radius) in pixels of the reduced image
-    disks : (N, S, S) bool, the header disks
+    disks : (N, S, S) bool, the header disks (pixel centres on the disk)
+    coverage : (N, S, S) float, each pixel's share on the disk (for baselines and controls at the limb)
     """
     x = _images(store, positions, size_px)
     k = _factor(store, size_px)
     geometry = [_disk_geometry(store, p, k) for p in positions]
-    return x, geometry, np.stack([disk_mask(x.shape[-1], c, r) for c, r in geometry])
+    S = x.shape[-1]
+    return (x, geometry, np.stack([disk_mask(S, c, r) for c, r in geometry]),
+            np.stack([disk_coverage(S, c, r) for c, r in geometry]).astype(np.float32))
 
 
 def simulated_region_labels(sim, timestamp, size_px: int) -> np.ndarray:
@@ -345,7 +356,8 @@ def _randomised(model, seed: int):
 
 
 def randomisation_reference(model, images: torch.Tensor, disks: np.ndarray, methods=METHODS, background=None, n_steps: int = 16,
-                            n_random_models: int = 3, seed: int = 0, gradcam_interpolation: str = "bilinear") -> pd.DataFrame:
+                            n_random_models: int = 3, seed: int = 0, gradcam_interpolation: str = "bilinear",
+                            coverage: np.ndarray | None = None) -> pd.DataFrame:
     """Model-randomisation test with a reference level (after Adebayo et al. 2018).
 
     Maps of the trained model are compared (Spearman of |map| on the header disk, mean over images) with maps of
@@ -366,7 +378,8 @@ def randomisation_reference(model, images: torch.Tensor, disks: np.ndarray, meth
     DataFrame, one row per method: ``trained_vs_random`` (mean, and ``trained_vs_random_min``/``_max`` over models),
     ``reference_lo``/``reference_mean``/``reference_hi`` (random-random pairs), ``flagged``.
     """
-    kw = dict(methods=methods, background=background, n_steps=n_steps, disks=disks, gradcam_interpolation=gradcam_interpolation)
+    kw = dict(methods=methods, background=background, n_steps=n_steps, disks=disks if coverage is None else coverage,
+              gradcam_interpolation=gradcam_interpolation)
     disks = np.asarray(disks, bool)
     trained = explain(model, images, **kw).maps
     rand = [explain(_randomised(model, seed + 1000 * (j + 1)), images, **kw).maps for j in range(n_random_models)]
@@ -645,13 +658,13 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
     first = None
     for a in tqdm(batches, desc="explanations", unit="batch", disable=not progress):
         b = inst.iloc[a:a + cfg.batch_size]
-        x, geo, disks = load_instances(store, b["store_pos"].to_numpy(), size_px)
+        x, geo, disks, cover = load_instances(store, b["store_pos"].to_numpy(), size_px)
         S = x.shape[-1]
         if first is None:
-            first = (x[: cfg.n_randomisation], disks[: cfg.n_randomisation])
+            first = (x[: cfg.n_randomisation], cover[: cfg.n_randomisation], disks[: cfg.n_randomisation])
         maps = explain(model, x, cfg.methods, background=background, n_steps=cfg.ig_steps,
-                       gradcam_interpolation=cfg.gradcam_interpolation, disks=disks).maps if cfg.methods else {}
-        maps.update(control_maps(x[:, 0].numpy(), disks, cfg.controls, cfg.control_smooth_px))
+                       gradcam_interpolation=cfg.gradcam_interpolation, disks=cover).maps if cfg.methods else {}
+        maps.update(control_maps(x[:, 0].numpy(), disks, cfg.controls, cfg.control_smooth_px, coverage=cover))
         for j, r in enumerate(b.itertuples()):
             disk = disks[j]
             limb = disk & (mu_map(S, *geo[j]) <= band_mu)
@@ -680,7 +693,8 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
                     if r.region_id > 0 and r.region_id in ids:
                         region = labels == r.region_id
                         row.update(localisation(amap, region, disk, cfg.pointing_tolerance_px))
-                        row["flaring_rank"] = float(1 + (mass[ids] > mass[r.region_id]).sum())
+                        if total > 0:  # an empty map ranks nothing (every region would tie "first")
+                            row["flaring_rank"] = float(1 + (mass[ids] > mass[r.region_id]).sum())
                         # the region-level split of `flarelib forecast --regions`: does its first component touch the region?
                         # (not for the uniform map: it has no structure to split, its "component" is the whole disk)
                         if m != "uniform":
@@ -699,8 +713,8 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
             for u, v in pairs:
                 agree_rows.append({"instance": r.instance, "pair": f"{u} / {v}", **agreement(maps[u][j], maps[v][j], disk)})
     if cfg.methods and first is not None and len(first[0]):
-        rand = randomisation_reference(model, first[0], first[1], cfg.methods, background, max(4, cfg.ig_steps // 2),
-                                       cfg.n_random_models, cfg.seed, cfg.gradcam_interpolation)
+        rand = randomisation_reference(model, first[0], first[2], cfg.methods, background, max(4, cfg.ig_steps // 2),
+                                       cfg.n_random_models, cfg.seed, cfg.gradcam_interpolation, coverage=first[1])
     else:
         rand = pd.DataFrame()
     return ExplanationEvaluation(config=cfg, instances=inst, scores=pd.DataFrame(score_rows), agreement=pd.DataFrame(agree_rows),

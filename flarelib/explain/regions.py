@@ -20,7 +20,7 @@ from scipy.ndimage import gaussian_filter, label
 
 from ..errors import InputError
 from ..forecast import Forecaster
-from ..io.geometry import disk_mask, pixel_to_stonyhurst
+from ..io.geometry import disk_coverage, disk_mask, pixel_to_stonyhurst
 from ..plots import plot_attribution, show_magnetogram
 from .attribution import METHODS, explain
 
@@ -125,7 +125,8 @@ def region_forecasts(checkpoint, paths, method: str = "ig", n_steps: int = 32, q
         x, m = fc.image_tensor(p)
         prob, _ = fc.probability(x)
         disk = disk_mask(x.shape[-1], m.meta.disk_center_px, m.meta.disk_radius_px)
-        a = explain(fc.model, x, (method,), n_steps=n_steps, disks=disk[None]).maps[method][0]
+        cover = disk_coverage(x.shape[-1], m.meta.disk_center_px, m.meta.disk_radius_px).astype(np.float32)
+        a = explain(fc.model, x, (method,), n_steps=n_steps, disks=cover[None]).maps[method][0]
         labels, table = split_probability(a, disk, m.meta, prob, quantile)
         regions = [{k: (round(float(v), 4) if isinstance(v, float) else int(v)) for k, v in r.items()} for r in table.to_dict("records")]
         res = {"input": str(p), "date_obs": m.meta.date_obs.isoformat(), "probability": prob, "method": method,

@@ -23,6 +23,7 @@ __all__ = [
     "RSUN_M",
     "AU_M",
     "disk_mask",
+    "disk_coverage",
     "mu_map",
     "stonyhurst_to_pixel",
     "pixel_to_stonyhurst",
@@ -35,6 +36,17 @@ def disk_mask(size_px: int, center_px: tuple[float, float], radius_px: float) ->
     """Boolean (size, size) mask of pixels whose centres lie on the disk."""
     yy, xx = np.mgrid[:size_px, :size_px]
     return (xx - center_px[0]) ** 2 + (yy - center_px[1]) ** 2 <= radius_px**2
+
+
+def disk_coverage(size_px: int, center_px: tuple[float, float], radius_px: float) -> np.ndarray:
+    """Fraction of each pixel's area on the disk, (size, size) float in [0, 1] (a linear ramp across the limb).
+
+    A reduced image's limb pixels hold a mix of disk and sky (0, the same byte as -250 G): their value over their
+    coverage is what the disk alone shows there. 1 inside, 0 outside, 0.5 for a pixel centred on the limb.
+    """
+    yy, xx = np.mgrid[:size_px, :size_px].astype(np.float64)
+    dist = np.hypot(xx - center_px[0], yy - center_px[1])
+    return np.clip(radius_px - dist + 0.5, 0.0, 1.0)
 
 
 def mu_map(size_px: int, center_px: tuple[float, float], radius_px: float) -> np.ndarray:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..io.geometry import disk_coverage
+
 __all__ = ["DEFAULT_RADIUS_512", "B0_MAX_DEG", "EARTH_ORBIT_DEG_DAY", "Observer", "PixelGeometry", "b0_annual_deg",
            "synodic_rotation_deg_day"]
 
@@ -92,7 +94,7 @@ class Observer:
         on = r2 < 1.0
         z = np.sqrt(np.clip(1.0 - r2, 0.0, None))
         b0 = math.radians(b0_deg)
-        cover = np.clip(radius - np.sqrt(r2) * radius + 0.5, 0.0, 1.0)  # fraction of the pixel on the disk
+        cover = disk_coverage(n, (c, c), radius)  # fraction of the pixel on the disk
         # observer frame (x west, y north, z to the observer) -> Stonyhurst cartesian
         return PixelGeometry(X=z * math.cos(b0) - y * math.sin(b0), Y=x, Z=z * math.sin(b0) + y * math.cos(b0),
                              mu=z * on, on=on, cover=cover)
