@@ -26,6 +26,8 @@ def test_environment_yml_and_pyproject_name_the_same_packages():
             n = CONDA_TO_PIP.get(_name(d), _name(d))
             if n:
                 conda_names.add(n)
+        else:  # the pip section: packages conda-forge does not carry (and flarelib itself, "-e .")
+            conda_names |= {_name(p) for p in d.get("pip", []) if not p.startswith("-")}
     assert conda_names == pip_names
 
 

@@ -143,6 +143,14 @@ def test_explain_and_forecast_from_the_chains_checkpoint(chain, real_magnetogram
     rows = json.loads(r.stdout)
     assert [x["input"]["product"] for x in rows] == ["MAGNETOGRAM", "MAGNETOGRAM"]
     assert rows[0]["model"]["training_store_fingerprint"] == open_store(chain / "store").fingerprint
+    # the evaluation on real data: no ground truth of flaring regions, said so; deletion and randomisation remain
+    r = run_cli("explain", "--evaluate", "--checkpoint", ck, "--store", chain / "store", "--n-per-kind", "1", "--steps", "4",
+                "--n-background", "2", "--n-boot", "20", "--n-randomisation", "1", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert not ev["ground_truth"] and any("no simulator ground truth" in n for n in ev["notes"]) and ev["regions"] == []
+    ig = next(row for row in ev["summary"] if row["map"] == "ig")
+    assert ig["lift"] is None and ig["deletion_5pct_top"] is not None
 
 
 def test_the_books_notebooks_run_on_the_real_format_store(chain, tmp_path, real_magnetogram, pandey):
