@@ -108,19 +108,27 @@ def plot_partitions(summary: dict, ax=None, title="Instances per partition"):
 
 
 def plot_learning_curves(log: pd.DataFrame, ax=None, title="Learning curves"):
-    """Training and validation loss and validation TSS per epoch (one line per fold)."""
+    """Per epoch, one line per fold: training and validation loss, validation TSS, the share of validation instants
+    forecast "flare" (0 or 1: a collapsed fold), and the mean gradient norm (when the log has them)."""
     import matplotlib.pyplot as plt
 
+    panels = [("class-weighted cross-entropy", None), ("validation TSS", "val_tss")]
+    panels += [(lab, col) for lab, col in (("share forecast 'flare'", "val_forecast_positive"), ("mean gradient norm", "grad_norm"))
+               if col in log]
     if ax is None:
-        _, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+        _, ax = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.5))
+    ax = np.atleast_1d(ax)
     for fold, g in log.groupby("fold"):
         ax[0].plot(g["epoch"], g["train_loss"], label=f"fold {fold} train")
         ax[0].plot(g["epoch"], g["val_loss"], ls="--", label=f"fold {fold} val")
-        ax[1].plot(g["epoch"], g["val_tss"], marker="o", label=f"fold {fold}")
-    ax[0].set_xlabel("epoch")
-    ax[0].set_ylabel("class-weighted cross-entropy")
-    ax[1].set_xlabel("epoch")
-    ax[1].set_ylabel("validation TSS")
+        for a, (_, col) in zip(ax[1:], panels[1:]):
+            a.plot(g["epoch"], g[col], marker="o", label=f"fold {fold}")
+    for a, (lab, _) in zip(ax, panels):
+        a.set_xlabel("epoch")
+        a.set_ylabel(lab)
+    if len(panels) > 2:
+        ax[2].set_ylim(-0.03, 1.03)
+        ax[2].axhline(0, color="k", lw=0.5), ax[2].axhline(1, color="k", lw=0.5)
     ax[0].legend(fontsize=7, ncol=2)
     ax[1].legend(fontsize=7)
     ax[0].set_title(title)

@@ -132,8 +132,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# *Figure 2.1: training and validation loss (class-weighted cross-entropy) and validation TSS at the 0.5 threshold
-# per epoch, one line per fold. The validation curves are shown, never used to choose.*
+# *Figure 2.1: per epoch, one line per fold: training and validation loss (class-weighted cross-entropy), validation
+# TSS at the 0.5 threshold, the share of validation instants forecast "flare" (a fold stuck at 0 or 1 has collapsed
+# to a constant forecast), and the mean gradient norm of the epoch. The validation curves are shown, never used to
+# choose.*
 
 # %% [markdown]
 # ## 4. The model beside what a forecaster gets for free

@@ -7,7 +7,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from flarelib.plots import plot_fold_heatmap, plot_reliability, plot_skill_intervals, show_magnetogram  # noqa: E402
+from flarelib.plots import (  # noqa: E402
+    plot_fold_heatmap,
+    plot_learning_curves,
+    plot_reliability,
+    plot_skill_intervals,
+    show_magnetogram,
+)
 from flarelib.verify.metrics import reliability  # noqa: E402
 
 
@@ -50,3 +56,12 @@ def test_magnetogram_is_shown_on_the_full_byte_scale_with_its_disk():
     assert ax.images[0].get_clim() == (0, 255)
     circle = ax.patches[0]
     assert circle.get_radius() == 12.0 and tuple(circle.center) == (15.5, 15.5)
+
+
+def test_learning_curves_show_collapse_and_gradients_when_logged():
+    log = pd.DataFrame({"fold": [1, 1, 2, 2], "epoch": [1, 2, 1, 2], "train_loss": [0.7, 0.6, 0.7, 0.65], "val_loss": [0.7, 0.68, 0.7, 0.7],
+                        "val_tss": [0.1, 0.2, 0.0, 0.0], "val_forecast_positive": [0.4, 0.5, 0.0, 0.0], "grad_norm": [1.0, 2.0, 0.5, 0.1]})
+    ax = plot_learning_curves(log)
+    assert len(ax) == 4 and ax[2].get_ylabel() == "share forecast 'flare'"
+    assert list(ax[2].lines[1].get_ydata()) == [0.0, 0.0]  # fold 2 stuck at "never a flare": visible as a flat line at 0
+    assert len(plot_learning_curves(log.drop(columns=["val_forecast_positive", "grad_norm"]))) == 2  # older logs still plot
