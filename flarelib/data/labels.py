@@ -198,6 +198,17 @@ def _is_published(columns) -> bool:
     return {"label", "target", "goes_class", "fl_lon", "fl_lat"} <= set(columns)
 
 
+def _read_published_raw(path: str | Path) -> pd.DataFrame:
+    """The rows of a published label file as strings (empty cells stay empty), its columns checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: no such label file")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not _is_published(raw.columns):
+        raise CatalogError(f"{path}: not a published label file (columns {list(raw.columns)})")
+    return raw
+
+
 def read_published_index(path: str | Path) -> pd.DataFrame:
     """Read one of the reference study's label files (``Fold{k}_val.csv``) as an index.
 
@@ -213,11 +224,7 @@ def read_published_index(path: str | Path) -> pd.DataFrame:
         (the message names the row).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"{path}: no such label file")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not _is_published(raw.columns):
-        raise CatalogError(f"{path}: not a published label file (columns {list(raw.columns)})")
+    raw = _read_published_raw(path)
     ts, flux, nfl, flares = [], [], [], []
     for i, r in enumerate(raw.itertuples(index=False)):
         try:
@@ -269,9 +276,7 @@ def distinct_published_flares(paths) -> pd.DataFrame:
     """
     seen = set()
     for path in paths:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-        if not _is_published(raw.columns):
-            raise CatalogError(f"{path}: not a published label file (columns {list(raw.columns)})")
+        raw = _read_published_raw(path)
         for i, r in enumerate(raw.itertuples(index=False)):
             try:
                 if r.goes_class.strip() and r.goes_class.strip().upper() not in _NO_FLARE:
