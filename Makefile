@@ -8,7 +8,7 @@ PY    := $(VENV)/bin/python
 BOOK_PARAMS ?= -p data_path ../runs/book/data -p run_dir ../runs/book/train \
 	-p sim_start 2012-01-01T00:00:00 -p sim_end 2014-12-31T12:00:00 -p sim_cadence_h 12 -p image_size 128 \
 	-p epochs 3 -p batch_size 32 -p max_batches_per_epoch None -p resume True \
-	-p n_per_kind 25 -p ig_steps 32 -p n_background 8 -p n_randomisation 4 -p n_boot 1000
+	-p n_per_kind 25 -p ig_steps 32 -p n_background 8 -p n_randomisation 4 -p n_sensitivity 8 -p n_boot 1000
 BOOK_EXTRA ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 EXECUTED  := book/executed

@@ -54,6 +54,7 @@
 # | `n_background` | Deep SHAP background size (no-flare training images) |
 # | `n_randomisation` | images of the randomisation test |
 # | `n_boot` | bootstrap resamples of the intervals |
+# | `n_sensitivity` | instances whose maps are re-attributed under noise (captum's `sensitivity_max`) |
 # | `gradcam_interpolation` | how Grad-CAM's coarse map is upsampled to the input (`bilinear`; captum's default is `nearest`) |
 
 # %% tags=["parameters"]
@@ -65,6 +66,7 @@ ig_steps = 8
 n_background = 4
 n_randomisation = 1
 n_boot = 200
+n_sensitivity = 1
 gradcam_interpolation = "bilinear"
 
 # %% [markdown]
@@ -111,7 +113,7 @@ store = open_store(data_path)
 preds = pd.read_csv(Path(run_dir) / f"fold{fold}" / "predictions.csv", parse_dates=["timestamp"])
 sim, catalog = simulator_truth(store)
 cfg = ExplanationEvalConfig(n_per_kind=n_per_kind, ig_steps=ig_steps, n_background=n_background, n_randomisation=n_randomisation,
-                            n_boot=n_boot, gradcam_interpolation=gradcam_interpolation)
+                            n_boot=n_boot, n_sensitivity=n_sensitivity, gradcam_interpolation=gradcam_interpolation)
 ev = evaluate_explanations(model, store, preds, cfg, fold=fold, size_px=meta_ck.image_size_px, sim=sim, catalog=catalog, progress=False)
 for note in ev.notes:
     print("note:", note)
@@ -131,6 +133,7 @@ def g(name, value, fmt="{:.2f}"):
 g("n_instances", len(ev.instances), "{:d}")
 g("n_localised", int(np.isfinite(ev.scores.loc[ev.scores["map"] == "uniform", "lift"]).sum()), "{:d}")
 g("tolerance_px", cfg.pointing_tolerance_px, "{:d}")
+g("n_sens", min(n_sensitivity, len(ev.instances)), "{:d}")
 
 # %% [markdown]
 # ## 2. Examples, and where the evidence lies on average
@@ -276,8 +279,18 @@ glue("verdict_del_gradcam", ev.verdict("gradcam", "abs_field", "del_top_5"), dis
 # {glue:text}`verdict_del_ig` the control's for IG, {glue:text}`verdict_del_deepshap` it for Deep SHAP and
 # {glue:text}`verdict_del_gradcam` it for Grad-CAM. Deleting strong field lowers the forecast whatever marks it:
 # the control shows how much of a method's "faithfulness" is simply "strong field matters to this model".
-# captum's `infidelity` and `sensitivity_max` are not computed: each re-attributes every instance tens of times,
-# beyond the CPU budget of this book.
+
+# %%
+pd.DataFrame({m: {"kind": r["kind"], "infidelity (lower: more faithful)": fmt(r, "infidelity", "{:.3f}"),
+                  "sensitivity_max (lower: more stable)": fmt(r, "sensitivity_max")} for m, r in summ.iterrows()}).T
+
+# %% [markdown]
+# *Table 5.4: captum's `infidelity` (Yeh et al. 2019; Gaussian perturbations of the disk of about 20 G, the map's
+# optimal scale fitted so that maps in gauss and in logit units compare) for every instance and map, and
+# `sensitivity_max` (the largest relative change of a method's map under uniform on-disk noise of about 4 G) on the
+# first {glue:text}`n_sens` instances, methods only: each perturbation re-attributes, so it is computed on a
+# subset. A method whose infidelity is no lower than the uniform map's is not more faithful, by this measure,
+# than chance.*
 #
 # ## 5. Do the methods agree?
 
@@ -287,7 +300,7 @@ pd.DataFrame({r["pair"]: {"Spearman": fmt(r, "spearman"), "IoU top 1 %": fmt(r, 
               for _, r in agree.iterrows()}).T
 
 # %% [markdown]
-# *Table 5.4: agreement between methods and of each method with |B| on the disk: Spearman rank correlation and the
+# *Table 5.5: agreement between methods and of each method with |B| on the disk: Spearman rank correlation and the
 # intersection over union of the top 1 % and 5 % pixels, means over the instances with 95 % intervals.*
 #
 # ## 6. Do the maps depend on the model? Randomisation against a reference
@@ -316,7 +329,7 @@ if len(rand):
 rand.round(3)
 
 # %% [markdown]
-# *Figure 5.4 and Table 5.5: similarity (Spearman of |map| on the disk, mean over {glue:text}`n_rand_images`
+# *Figure 5.4 and Table 5.6: similarity (Spearman of |map| on the disk, mean over {glue:text}`n_rand_images`
 # images) between the trained model's map and the maps of fully randomised models (points: mean, bars: range over
 # the models), against the similarity of the randomised models' maps to each other (grey band: the reference, what
 # any two models share through the input alone). A method is flagged when the trained map is consistently closer
@@ -377,7 +390,7 @@ else:
     print("no near-limb flare instance in this sample")
 
 # %% [markdown]
-# *Table 5.6: near-limb flares (|longitude| > 70°) forecast correctly (TP) and missed (FN): the share of each
+# *Table 5.7: near-limb flares (|longitude| > 70°) forecast correctly (TP) and missed (FN): the share of each
 # map's positive attribution within 10° heliocentric angle of the limb (from the header disk), and how often the
 # region that produced the flare ranks first among the visible regions by attribution mass (among instances whose
 # region is on the visible disk, and maps that are not empty). The limb pixels of a reduced image mix disk and sky
@@ -388,7 +401,7 @@ else:
 # puts {glue:text}`limb_tp_ig` of its positive attribution near the limb for near-limb hits and
 # {glue:text}`limb_fn_ig` for misses (|B|: {glue:text}`limb_tp_abs_field` and {glue:text}`limb_fn_abs_field`;
 # a uniform map: {glue:text}`limb_tp_uniform`), and ranks the flaring region first in {glue:text}`rank_tp_ig` of
-# hits and {glue:text}`rank_fn_ig` of misses. Read the intervals in Table 5.6 before reading a difference into
+# hits and {glue:text}`rank_fn_ig` of misses. Read the intervals in Table 5.7 before reading a difference into
 # these numbers: near-limb strata hold few distinct flaring regions.
 #
 # ## 8. Beyond the anchor: region-level forecasts from a full-disk attribution
@@ -413,7 +426,7 @@ else:
     print("no ground truth of flaring regions (real data)")
 
 # %% [markdown]
-# *Table 5.7: region-level forecasts. Every region on the visible disk of a sampled instance gets the full-disk
+# *Table 5.8: region-level forecasts. Every region on the visible disk of a sampled instance gets the full-disk
 # probability times its share of the map's positive attribution; it is a positive when it produces a >= M1.0 flare
 # in the next 24 h. ROC AUC over all (instance, region) pairs; TSS of the rule "the top region of a yes forecast
 # flares"; and how often the top region is the one that produced the window's largest flare. Controls split the
@@ -479,7 +492,7 @@ comp_r.round(3)
 # *Figure 5.7: the model trained on the simulated Sun applied to the real magnetogram of 2022-08-02 (disk from the
 # JP2 header), with its three maps, and the region split of its Integrated Gradients map (Stonyhurst centres through
 # the header's WCS). No flare catalog for this date is available offline; with one (`flarelib download flares`),
-# the regions can be scored as in Table 5.7.*
+# the regions can be scored as in Table 5.8.*
 #
 # ## Summary
 # - Every claim of this chapter is a measurement over a stratified random sample with an interval, beside three

@@ -140,6 +140,31 @@ def test_deletion_of_the_right_pixels_drops_the_log_odds_and_random_deletion_doe
     assert np.array_equal(d["right"]["random"], d["wrong"]["random"])  # one random deletion for every map
 
 
+class _Linear(nn.Module):
+    """Flare logit linear in the field: its exact attribution is the weight map."""
+
+    def __init__(self, w: np.ndarray):
+        super().__init__()
+        self.register_buffer("w", torch.from_numpy(w.astype(np.float32)))
+
+    def forward(self, x):
+        s = ((x[:, 0] - ZERO_GAUSS_VALUE) * self.w).sum((1, 2))
+        return torch.stack([torch.zeros_like(s), s], 1)
+
+
+def test_infidelity_is_lowest_for_the_true_attribution():
+    from flarelib.explain.evaluation import infidelity_scores
+
+    img, disk = _disk_image()
+    rng = np.random.default_rng(0)
+    w = np.where(disk, rng.normal(size=disk.shape), 0.0) * 0.01
+    scores = infidelity_scores(_Linear(w), torch.from_numpy(img)[None], {"true": w, "scaled": 7 * w, "random": rng.normal(size=w.shape),
+                                                                          "uniform": disk.astype(float)}, disk, n_perturb=20)
+    worst = min(scores["random"], scores["uniform"])
+    # normalised: the scale of a map does not matter; the exact map's infidelity is float32 round-off
+    assert scores["true"] < 1e-3 * worst and scores["scaled"] < 1e-3 * worst
+
+
 def test_cluster_interval_resamples_groups_not_rows():
     v = np.r_[np.zeros(50), np.ones(50)]
     groups = np.r_[np.zeros(50), np.ones(50)]
@@ -210,7 +235,8 @@ def test_evaluation_end_to_end_on_the_simulator(tiny_store, tiny_run):  # noqa: 
     preds = validation_predictions(model, store, 1, meta.image_size_px)
     assert len(preds) and preds["flare_prob"].between(0, 1).all()
     sim, cat = simulator_truth(store)
-    cfg = ExplanationEvalConfig(n_per_kind=2, ig_steps=4, n_background=2, n_boot=50, n_randomisation=2, deletion_fractions=(0.05, 0.2))
+    cfg = ExplanationEvalConfig(n_per_kind=2, ig_steps=4, n_background=2, n_boot=50, n_randomisation=2, deletion_fractions=(0.05, 0.2),
+                                n_sensitivity=1, n_perturb=4)
     ev = evaluate_explanations(model, store, preds, cfg, fold=1, size_px=meta.image_size_px, sim=sim, catalog=cat, progress=False)
     summ = ev.summary().set_index("map")
     assert list(summ.index) == list(cfg.maps)
@@ -220,6 +246,10 @@ def test_evaluation_end_to_end_on_the_simulator(tiny_store, tiny_run):  # noqa: 
     u = loc[loc["map"] == "uniform"]
     assert np.allclose(u["lift"], 1.0) and np.allclose(u["pointing"], u["area_share"], atol=0.02)
     assert set(ev.randomisation["method"]) == set(cfg.methods)
+    # captum's measures: infidelity for every map and instance, sensitivity for the methods on the first instance only
+    assert np.isfinite(ev.scores["infidelity"]).all()
+    sens = ev.scores[np.isfinite(ev.scores["sensitivity_max"])]
+    assert set(sens["map"]) <= set(cfg.methods) and set(sens["instance"]) == {0} and (sens["sensitivity_max"] >= 0).all()
     assert {"auc", "tss_top_region", "top_region_hit"} <= set(ev.region_scores().columns)
     # paired comparisons on the same instances: a map against itself differs by exactly 0
     assert ev.paired_difference("ig", "ig", "lift") == (0.0, 0.0, 0.0)

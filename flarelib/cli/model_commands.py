@@ -132,7 +132,8 @@ def _cmd_explain_evaluate(args) -> int:
     methods = tuple(m for m in args.methods.split(",") if m)
     cfg = ExplanationEvalConfig(n_per_kind=args.n_per_kind, methods=methods, ig_steps=args.steps, n_background=args.n_background,
                                 gradcam_interpolation=args.gradcam_interpolation, n_boot=args.n_boot, seed=args.seed,
-                                n_randomisation=args.n_randomisation, n_random_models=args.n_random_models)
+                                n_randomisation=args.n_randomisation, n_random_models=args.n_random_models,
+                                n_sensitivity=args.n_sensitivity)
     model, meta = model_from_checkpoint(args.checkpoint)
     store = open_store(args.store)
     fold = meta.fold or 1
@@ -257,6 +258,8 @@ def add_commands(sub) -> None:
     s.add_argument("--n-boot", type=int_in(0, 100_000), default=1000, help="resamples of the 95 %% intervals (%(default)s)")
     s.add_argument("--n-randomisation", type=int_in(1, 1000), default=4, help="images of the randomisation test")
     s.add_argument("--n-random-models", type=int_in(2, 100), default=3, help="independently randomised models (the reference)")
+    s.add_argument("--n-sensitivity", type=int_in(0, 100_000), default=8,
+                   help="instances whose maps are re-attributed under noise for captum's sensitivity_max (%(default)s)")
     s.add_argument("--gradcam-interpolation", choices=["bilinear", "nearest", "bicubic"], default="bilinear")
     s.add_argument("--seed", type=int_in(0), default=0)
     s.add_argument("--quiet", action="store_true")

@@ -63,6 +63,8 @@ __all__ = [
     "control_maps",
     "sample_instances",
     "deletion_drops",
+    "infidelity_scores",
+    "sensitivity_scores",
     "validation_predictions",
     "load_instances",
     "simulated_region_labels",
@@ -110,6 +112,13 @@ class ExplanationEvalConfig:
         Probability at and above which a forecast is "yes".
     n_randomisation, n_random_models : int
         Images and independently randomised models of the randomisation test.
+    n_perturb, infidelity_noise_bytes : int, float
+        captum's ``infidelity`` (Yeh et al. 2019) per instance and map: Gaussian perturbations of the disk (sigma in
+        byte units; 10 is about 20 G), the map's dot product with them against the change of the flare logit,
+        with the map's optimal scale (``normalize=True``), so maps in any unit compare.
+    n_sensitivity, sensitivity_radius_bytes : int, float
+        captum's ``sensitivity_max`` on the first ``n_sensitivity`` instances, methods only (each perturbation
+        re-attributes): uniform on-disk noise of this radius, the largest change of the map relative to its norm.
     n_boot : int
         Resamples of the intervals.
     batch_size, seed : int
@@ -129,6 +138,10 @@ class ExplanationEvalConfig:
     decision_threshold: float = 0.5
     n_randomisation: int = 4
     n_random_models: int = 3
+    n_perturb: int = 10
+    infidelity_noise_bytes: float = 10.0
+    n_sensitivity: int = 8
+    sensitivity_radius_bytes: float = 2.0
     n_boot: int = 1000
     batch_size: int = 8
     seed: int = 0
@@ -343,6 +356,53 @@ def deletion_drops(net, image: torch.Tensor, maps: dict, disk: np.ndarray, fract
     return {name: {k: np.asarray(v) for k, v in d.items()} for name, d in out.items()}
 
 
+def infidelity_scores(net, image: torch.Tensor, maps: dict, disk: np.ndarray, n_perturb: int = 10, noise_bytes: float = 10.0,
+                      seed: int = 0) -> dict:
+    """captum's ``infidelity`` of each map for one image (1, H, W), with Gaussian noise on the disk only (normalised:
+    the map's best scale is fitted, so maps in gauss and in logit units compare). Lower is more faithful."""
+    from captum.metrics import infidelity
+
+    on = torch.from_numpy(np.asarray(disk, np.float32))
+
+    def perturb(inputs):
+        noise = torch.randn(inputs.shape, generator=g) * noise_bytes * on
+        return noise, inputs - noise
+
+    out = {}
+    for name, a in maps.items():
+        g = torch.Generator().manual_seed(seed)  # the same perturbations for every map
+        attr = torch.from_numpy(np.asarray(a, np.float32))[None, None]
+        out[name] = float(infidelity(net, perturb, image[None], attr, target=FLARE, n_perturb_samples=n_perturb, normalize=True)[0])
+    return out
+
+
+def sensitivity_scores(model, image: torch.Tensor, methods, coverage: np.ndarray, background=None, n_steps: int = 16,
+                       radius_bytes: float = 2.0, n_perturb: int = 5, seed: int = 0, gradcam_interpolation: str = "bilinear") -> dict:
+    """captum's ``sensitivity_max`` of each method for one image (1, H, W): the largest change of the map (Frobenius norm,
+    relative to the map's) under uniform on-disk noise of ``radius_bytes``. Lower is more stable."""
+    from captum.metrics import sensitivity_max
+
+    cov = np.asarray(coverage, np.float32)
+    on = torch.from_numpy((cov > 0).astype(np.float32))
+    out = {}
+    for m in methods:
+        g = torch.Generator().manual_seed(seed)
+
+        def perturb(inputs, radius, g=g):
+            inputs = inputs[0] if isinstance(inputs, tuple) else inputs
+            return inputs + (torch.rand(inputs.shape, generator=g) * 2 - 1) * radius * on
+
+        def attribute(inputs, m=m):
+            inputs = inputs[0] if isinstance(inputs, tuple) else inputs  # captum passes a tuple of inputs
+            a = explain(model, inputs, (m,), background=background, n_steps=n_steps, gradcam_interpolation=gradcam_interpolation,
+                        disks=np.repeat(cov[None], len(inputs), 0)).maps[m]
+            return torch.from_numpy(a)[:, None]
+
+        out[m] = float(sensitivity_max(attribute, image[None], perturb_func=perturb, perturb_radius=radius_bytes,
+                                       n_perturb_samples=n_perturb)[0])
+    return out
+
+
 # --------------------------------------------------------------------------- sanity
 def _randomised(model, seed: int):
     work = copy.deepcopy(model)
@@ -421,7 +481,8 @@ class ExplanationEvaluation:
         One row per instance and map: ``map``, ``kind`` ('method'/'control'), localisation (``pointing``,
         ``share_inside``, ``lift``, NaN when the flaring region is not visible), ``limb_share``, ``flaring_rank``,
         ``top_component_hit`` (the first component of :func:`~flarelib.explain.regions.attribution_components`
-        touches the flaring region), and ``del_top_K`` / ``del_random_K`` (log-odds drop when K % of the disk is deleted).
+        touches the flaring region), ``infidelity`` and ``sensitivity_max`` (captum; NaN where not computed), and
+        ``del_top_K`` / ``del_random_K`` (log-odds drop when K % of the disk is deleted).
     agreement : DataFrame
         One row per instance and pair of maps.
     regions : DataFrame
@@ -471,7 +532,8 @@ class ExplanationEvaluation:
             row = {"map": m, "kind": "method" if m in METHODS else "control", "n": int(g["instance"].nunique()),
                    "n_localised": int(np.isfinite(g["lift"]).sum())}
             for col, name in (("pointing", "pointing"), ("lift", "lift"), ("share_inside", "share_inside"),
-                              ("top_component_hit", "top_component_hit"),
+                              ("top_component_hit", "top_component_hit"), ("infidelity", "infidelity"),
+                              ("sensitivity_max", "sensitivity_max"),
                               (f"del_top_{k5}", f"deletion_{k5}pct_top"), (f"del_random_{k5}", f"deletion_{k5}pct_random"),
                               ("del_diff", f"deletion_{k5}pct_top_minus_random")):
                 est, lo, hi = self._interval(g, col)
@@ -672,6 +734,11 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
             if has_truth:
                 labels = np.where(disk, simulated_region_labels(sim, r.timestamp, S), 0)
             drops = deletion_drops(net, x[j], {m: maps[m][j] for m in cfg.maps}, disk, cfg.deletion_fractions, rng)
+            infid = infidelity_scores(net, x[j], {m: maps[m][j] for m in cfg.maps}, disk, cfg.n_perturb, cfg.infidelity_noise_bytes,
+                                      cfg.seed + int(r.instance)) if cfg.n_perturb else {}
+            sens = sensitivity_scores(model, x[j], cfg.methods, cover[j], background, max(4, cfg.ig_steps // 2),
+                                      cfg.sensitivity_radius_bytes, 5, cfg.seed + int(r.instance), cfg.gradcam_interpolation) \
+                if r.instance < cfg.n_sensitivity else {}
             for m in cfg.maps:
                 amap = maps[m][j]
                 pos = np.clip(amap, 0, None) * disk
@@ -683,7 +750,7 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
                 row = {"instance": r.instance, "map": m, "kind": "method" if m in METHODS else "control",
                        "limb_share": float(pos[limb].sum() / total) if total > 0 else 0.0,
                        "pointing": np.nan, "share_inside": np.nan, "area_share": np.nan, "lift": np.nan, "flaring_rank": np.nan,
-                       "top_component_hit": np.nan}
+                       "top_component_hit": np.nan, "infidelity": infid.get(m, np.nan), "sensitivity_max": sens.get(m, np.nan)}
                 for f, dt, dr in zip(cfg.deletion_fractions, drops[m]["top"], drops[m]["random"]):
                     row[f"del_top_{_pct(f)}"] = float(dt)
                     row[f"del_random_{_pct(f)}"] = float(dr)
