@@ -287,8 +287,8 @@ pd.DataFrame({m: {"kind": r["kind"], "infidelity (lower: more faithful)": fmt(r,
 # %% [markdown]
 # *Table 5.4: captum's `infidelity` (Yeh et al. 2019; Gaussian perturbations of the disk of about 20 G, the map's
 # optimal scale fitted so that maps in gauss and in logit units compare) for every instance and map, and
-# `sensitivity_max` (the largest relative change of a method's map under uniform on-disk noise of about 4 G) on the
-# first {glue:text}`n_sens` instances, methods only: each perturbation re-attributes, so it is computed on a
+# `sensitivity_max` (the largest relative change of a method's map under uniform on-disk noise of about 4 G) on
+# {glue:text}`n_sens` instances spread through the sample, methods only: each perturbation re-attributes, so it is computed on a
 # subset. A method whose infidelity is no lower than the uniform map's is not more faithful, by this measure,
 # than chance.*
 #

@@ -117,8 +117,9 @@ class ExplanationEvalConfig:
         byte units; 10 is about 20 G), the map's dot product with them against the change of the flare logit,
         with the map's optimal scale (``normalize=True``), so maps in any unit compare.
     n_sensitivity, sensitivity_radius_bytes : int, float
-        captum's ``sensitivity_max`` on the first ``n_sensitivity`` instances, methods only (each perturbation
-        re-attributes): uniform on-disk noise of this radius, the largest change of the map relative to its norm.
+        captum's ``sensitivity_max`` on ``n_sensitivity`` instances spread evenly through the sample, methods only
+        (each perturbation re-attributes): uniform on-disk noise of this radius, the largest change of the map
+        relative to its norm.
     n_boot : int
         Resamples of the intervals.
     batch_size, seed : int
@@ -714,6 +715,8 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
     rng = np.random.default_rng(cfg.seed)
     band_mu = np.cos(np.radians(90.0 - cfg.limb_band_deg))
     score_rows, agree_rows, region_rows = [], [], []
+    # sensitivity_max re-attributes: on n_sensitivity instances spread evenly through the (time-sorted) sample
+    sens_set = set(np.linspace(0, len(inst) - 1, min(cfg.n_sensitivity, len(inst))).astype(int).tolist()) if cfg.n_sensitivity else set()
     sums: dict = {}
     counts: dict = {}
     batches = range(0, len(inst), cfg.batch_size)
@@ -738,7 +741,7 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
                                       cfg.seed + int(r.instance)) if cfg.n_perturb else {}
             sens = sensitivity_scores(model, x[j], cfg.methods, cover[j], background, max(4, cfg.ig_steps // 2),
                                       cfg.sensitivity_radius_bytes, 5, cfg.seed + int(r.instance), cfg.gradcam_interpolation) \
-                if r.instance < cfg.n_sensitivity else {}
+                if r.instance in sens_set else {}
             for m in cfg.maps:
                 amap = maps[m][j]
                 pos = np.clip(amap, 0, None) * disk
