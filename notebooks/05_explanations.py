@@ -89,7 +89,6 @@ from flarelib.explain.evaluation import (
     ExplanationEvalConfig,
     control_maps,
     evaluate_explanations,
-    flaring_regions,
     load_instances,
     simulated_region_labels,
     simulator_truth,
@@ -99,7 +98,7 @@ from flarelib.io.download import fetch_reference
 from flarelib.io.geometry import disk_coverage
 from flarelib.model.checkpoint import model_from_checkpoint
 from flarelib.plots import plot_attribution, show_magnetogram
-from flarelib.sim.simulator import simulated_meta
+from flarelib.sim.simulator import flaring_regions, simulated_meta
 
 # %% [markdown]
 # ## 1. The model, its validation predictions and the sample

@@ -15,7 +15,6 @@ from flarelib.explain.evaluation import (
     control_maps,
     deletion_drops,
     evaluate_explanations,
-    flaring_regions,
     randomisation_flag,
     sample_instances,
     simulator_truth,
@@ -25,6 +24,7 @@ from flarelib.explain.regions import attribution_components
 from flarelib.io.geometry import disk_mask
 from flarelib.io.magnetogram import ZERO_GAUSS_VALUE
 from flarelib.model.network import ModelConfig, build_model
+from flarelib.sim.simulator import flaring_regions
 from flarelib.verify.uncertainty import cluster_interval
 
 from .conftest import run_cli

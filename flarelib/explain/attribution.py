@@ -239,6 +239,24 @@ def _layers_top_down(model: FullDiskAlexNet) -> list[tuple[str, nn.Module]]:
     return named[::-1]
 
 
+def _randomise_layer(layer: nn.Module, generator: torch.Generator) -> None:
+    """Re-draw a layer's weights (normal, the trained weights' spread) and zero its bias, in place."""
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * layer.weight.std())
+        if layer.bias is not None:
+            layer.bias.zero_()
+
+
+def _mean_abs_spearman(a: np.ndarray, b: np.ndarray, disks: np.ndarray) -> float:
+    """Spearman rank correlation of |a| and |b| on each image's disk, averaged over images (N, H, W)."""
+    return float(np.mean([_spearman(np.abs(a[i][disks[i]]), np.abs(b[i][disks[i]])) for i in range(len(a))]))
+
+
+def _all_empty(a: np.ndarray, disks: np.ndarray) -> bool:
+    """Every map (N, H, W) is constant on its disk: it explains nothing."""
+    return bool(all(np.ptp(a[i][disks[i]]) == 0 for i in range(len(a))))
+
+
 def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, methods=METHODS, background=None, n_steps: int = 20,
                             seed: int = 0, disks: np.ndarray | None = None) -> list[dict]:
     """Adebayo et al. (2018): randomise the layers from the top down and compare the maps with the original ones.
@@ -256,15 +274,11 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
     g = torch.Generator().manual_seed(seed)
     rows = []
     for k, (name, layer) in enumerate(_layers_top_down(work), start=1):
-        with torch.no_grad():
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * layer.weight.std())
-            if layer.bias is not None:
-                layer.bias.zero_()
+        _randomise_layer(layer, g)
         maps = explain(work, images, methods, background=background, n_steps=n_steps, disks=disks).maps
         for m in methods:
-            r = [_spearman(np.abs(ref[m][i][disk[i]]), np.abs(maps[m][i][disk[i]])) for i in range(len(images))]
-            rows.append({"layers_randomised": k, "layer": name, "method": m, "spearman": float(np.mean(r)),
-                         "original_map_empty": bool(all(np.ptp(ref[m][i][disk[i]]) == 0 for i in range(len(images))))})
+            rows.append({"layers_randomised": k, "layer": name, "method": m, "spearman": _mean_abs_spearman(ref[m], maps[m], disk),
+                         "original_map_empty": _all_empty(ref[m], disk)})
     return rows
 
 

@@ -49,10 +49,21 @@ from ..io.geometry import disk_coverage, disk_mask, mu_map
 from ..io.goes import parse_goes_class
 from ..io.magnetogram import ZERO_GAUSS_VALUE, uint8_to_gauss
 from ..model.network import FLARE
-from ..sim.simulator import largest_flare_regions, simulator_of_store
+from ..sim.simulator import flaring_regions, largest_flare_regions, simulator_of_store
 from ..verify.metrics import LIMB_DEG, roc_auc
 from ..verify.uncertainty import cluster_interval
-from .attribution import METHODS, _layers_top_down, _spearman, agreement, attribution_copy, deepshap_background, explain, localisation
+from .attribution import (
+    METHODS,
+    _all_empty,
+    _layers_top_down,
+    _mean_abs_spearman,
+    _randomise_layer,
+    agreement,
+    attribution_copy,
+    deepshap_background,
+    explain,
+    localisation,
+)
 from .regions import attribution_components
 
 __all__ = [
@@ -68,7 +79,6 @@ __all__ = [
     "validation_predictions",
     "load_instances",
     "simulated_region_labels",
-    "flaring_regions",
     "simulator_truth",
     "randomisation_reference",
     "randomisation_flag",
@@ -291,18 +301,6 @@ def simulated_region_labels(sim, timestamp, size_px: int) -> np.ndarray:
     return lab[k // 2::k, k // 2::k] if k > 1 else lab
 
 
-def flaring_regions(catalog: pd.DataFrame, timestamps, window_h: float = 24.0, threshold_wm2: float = 1e-5) -> list[set]:
-    """For each instant, the ids of the regions with a flare >= ``threshold_wm2`` starting in (t, t + window_h]."""
-    big = catalog[catalog["peak_flux_wm2"] >= threshold_wm2]
-    starts = pd.to_datetime(big["start"]).to_numpy(dtype="datetime64[ns]")
-    order = np.argsort(starts, kind="stable")
-    starts, rid = starts[order], big["region_id"].to_numpy(int)[order]
-    t = pd.to_datetime(pd.Series(timestamps)).to_numpy(dtype="datetime64[ns]")
-    lo = np.searchsorted(starts, t, side="right")
-    hi = np.searchsorted(starts, t + np.timedelta64(int(window_h * 3600e9), "ns"), side="right")
-    return [set(rid[a:b].tolist()) for a, b in zip(lo, hi)]
-
-
 def simulator_truth(store: Store):
     """The simulator that made a store and its flare catalog (``start``, ``peak_flux_wm2``, ``region_id``), or (None, None)
     for a store of real magnetograms (no region masks, no ground truth of where flares come from)."""
@@ -406,13 +404,11 @@ def sensitivity_scores(model, image: torch.Tensor, methods, coverage: np.ndarray
 
 # --------------------------------------------------------------------------- sanity
 def _randomised(model, seed: int):
+    """A copy of the model with every layer re-drawn (as cascading randomisation's last step)."""
     work = copy.deepcopy(model)
     g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, layer in _layers_top_down(work):
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * layer.weight.std())
-            if layer.bias is not None:
-                layer.bias.zero_()
+    for _, layer in _layers_top_down(work):
+        _randomise_layer(layer, g)
     return work
 
 
@@ -445,14 +441,11 @@ def randomisation_reference(model, images: torch.Tensor, disks: np.ndarray, meth
     trained = explain(model, images, **kw).maps
     rand = [explain(_randomised(model, seed + 1000 * (j + 1)), images, **kw).maps for j in range(n_random_models)]
 
-    def sim(a, b):
-        return float(np.mean([_spearman(np.abs(a[i][disks[i]]), np.abs(b[i][disks[i]])) for i in range(len(images))]))
-
     rows = []
     for m in methods:
-        tv = [sim(trained[m], r[m]) for r in rand]
-        rr = [sim(rand[i][m], rand[j][m]) for i, j in combinations(range(n_random_models), 2)]
-        empty = all(np.ptp(trained[m][i][disks[i]]) == 0 for i in range(len(images)))
+        tv = [_mean_abs_spearman(trained[m], r[m], disks) for r in rand]
+        rr = [_mean_abs_spearman(rand[i][m], rand[j][m], disks) for i, j in combinations(range(n_random_models), 2)]
+        empty = _all_empty(trained[m], disks)
         flagged = randomisation_flag(tv, rr, empty)
         rows.append({"method": m, "trained_vs_random": float(np.mean(tv)), "trained_vs_random_min": float(np.min(tv)),
                      "trained_vs_random_max": float(np.max(tv)), "reference_lo": float(np.min(rr)),
@@ -516,15 +509,19 @@ class ExplanationEvaluation:
     def _with_cluster(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.merge(self.instances[["instance", "cluster"]], on="instance")
 
+    def _restrict(self, frame: pd.DataFrame, where: str | None) -> pd.DataFrame:
+        """Rows of ``frame`` whose instance is of stratum or outcome ``where`` (all rows when None)."""
+        if not where:
+            return frame
+        inst = self.instances
+        return frame[frame["instance"].isin(inst.loc[(inst["stratum"] == where) | (inst["outcome"] == where), "instance"])]
+
     def summary(self, where: str | None = None) -> pd.DataFrame:
         """Per map: pointing game, lift, share inside, deletion drop at 5 % (top, random, difference), with 95 % intervals.
 
         ``where`` restricts to one stratum (e.g. 'TP near-limb') or outcome (e.g. 'TP').
         """
-        s = self._with_cluster(self.scores)
-        if where:
-            keep = self.instances.loc[(self.instances["stratum"] == where) | (self.instances["outcome"] == where), "instance"]
-            s = s[s["instance"].isin(keep)]
+        s = self._with_cluster(self._restrict(self.scores, where))
         k5 = _pct(0.05 if 0.05 in self.config.deletion_fractions else self.config.deletion_fractions[0])
         s = s.assign(del_diff=s[f"del_top_{k5}"] - s[f"del_random_{k5}"])
         rows = []
@@ -548,10 +545,7 @@ class ExplanationEvaluation:
         ``column`` is a per-instance score (``lift``, ``pointing``, ``share_inside``, ``del_top_5`` ...); ``where`` an
         optional stratum or outcome. The comparison a reader needs: does a method beat a control on the same images?
         """
-        s = self.scores
-        if where:
-            keep = self.instances.loc[(self.instances["stratum"] == where) | (self.instances["outcome"] == where), "instance"]
-            s = s[s["instance"].isin(keep)]
+        s = self._restrict(self.scores, where)
         w = s.pivot_table(index="instance", columns="map", values=column, dropna=False)
         if map_a not in w or map_b not in w:
             return float("nan"), float("nan"), float("nan")
@@ -629,9 +623,9 @@ class ExplanationEvaluation:
             groups = g["cluster"].to_numpy()
             auc = cluster_interval(lambda rows_, y=y, p=p: roc_auc(y[rows_], p[rows_]), groups, self.config.n_boot, self.config.seed)
             t = cluster_interval(tss, groups, self.config.n_boot, self.config.seed)
-            fl = g[g["instance"].isin(self.instances.loc[self.instances["region_id"] > 0, "instance"])]
-            hits = fl.groupby("instance").apply(lambda d: float(d.loc[d["top"], "region_id"].isin(
-                [self.instances.set_index("instance").at[d.name, "region_id"]]).any()), include_groups=False)
+            flaring_region = g["instance"].map(self.instances.set_index("instance")["region_id"])
+            fl = g[flaring_region > 0]  # flare instances: is their top region the one that produced the largest flare?
+            hits = (fl["top"] & (fl["region_id"] == flaring_region[fl.index])).groupby(fl["instance"]).any().astype(float)
             hit_frame = pd.DataFrame({"instance": hits.index, "hit": hits.to_numpy()}).merge(self.instances[["instance", "cluster"]])
             h = self._interval(hit_frame, "hit") if len(hit_frame) else (np.nan,) * 3
             rows.append({"map": m, "n_regions": len(g), "n_flaring": int(y.sum()), "auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2],
@@ -641,9 +635,7 @@ class ExplanationEvaluation:
 
     def to_json(self) -> dict:
         """Everything a reader needs, JSON-ready: configuration, sample sizes, and every summary table."""
-        def rec(df):
-            return json_records(df)
-
+        rec = json_records
         return {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()},
                 "n_instances": int(len(self.instances)),
                 "strata": {k: int(v) for k, v in self.instances["stratum"].value_counts().items()},
@@ -736,14 +728,21 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
             labels = None
             if has_truth:
                 labels = np.where(disk, simulated_region_labels(sim, r.timestamp, S), 0)
-            drops = deletion_drops(net, x[j], {m: maps[m][j] for m in cfg.maps}, disk, cfg.deletion_fractions, rng)
-            infid = infidelity_scores(net, x[j], {m: maps[m][j] for m in cfg.maps}, disk, cfg.n_perturb, cfg.infidelity_noise_bytes,
+            maps_j = {m: maps[m][j] for m in cfg.maps}
+            drops = deletion_drops(net, x[j], maps_j, disk, cfg.deletion_fractions, rng)
+            infid = infidelity_scores(net, x[j], maps_j, disk, cfg.n_perturb, cfg.infidelity_noise_bytes,
                                       cfg.seed + int(r.instance)) if cfg.n_perturb else {}
-            sens = sensitivity_scores(model, x[j], cfg.methods, cover[j], background, max(4, cfg.ig_steps // 2),
-                                      cfg.sensitivity_radius_bytes, 5, cfg.seed + int(r.instance), cfg.gradcam_interpolation) \
-                if r.instance in sens_set else {}
+            sens = sensitivity_scores(model, x[j], cfg.methods, cover[j], background=background, n_steps=max(4, cfg.ig_steps // 2),
+                                      radius_bytes=cfg.sensitivity_radius_bytes, seed=cfg.seed + int(r.instance),
+                                      gradcam_interpolation=cfg.gradcam_interpolation) if r.instance in sens_set else {}
+            ids = region = reach = None
+            if labels is not None:
+                ids = np.unique(labels[labels > 0])
+                if r.region_id > 0 and r.region_id in ids:
+                    region = labels == r.region_id
+                    reach = binary_dilation(region, iterations=cfg.pointing_tolerance_px) if cfg.pointing_tolerance_px else region
             for m in cfg.maps:
-                amap = maps[m][j]
+                amap = maps_j[m]
                 pos = np.clip(amap, 0, None) * disk
                 total = pos.sum()
                 if total > 0:
@@ -758,10 +757,8 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
                     row[f"del_top_{_pct(f)}"] = float(dt)
                     row[f"del_random_{_pct(f)}"] = float(dr)
                 if labels is not None:
-                    ids = np.unique(labels[labels > 0])
                     mass = np.bincount(labels.ravel(), weights=pos.ravel(), minlength=int(labels.max()) + 1)
-                    if r.region_id > 0 and r.region_id in ids:
-                        region = labels == r.region_id
+                    if region is not None:
                         row.update(localisation(amap, region, disk, cfg.pointing_tolerance_px))
                         if total > 0:  # an empty map ranks nothing (every region would tie "first")
                             row["flaring_rank"] = float(1 + (mass[ids] > mass[r.region_id]).sum())
@@ -769,7 +766,6 @@ def evaluate_explanations(model, store: Store, preds: pd.DataFrame, config: Expl
                         # (not for the uniform map: it has no structure to split, its "component" is the whole disk)
                         if m != "uniform":
                             comp, table = attribution_components(amap, disk, geo[j][1])
-                            reach = binary_dilation(region, iterations=cfg.pointing_tolerance_px) if cfg.pointing_tolerance_px else region
                             row["top_component_hit"] = float(bool(len(table)) and bool(((comp == 1) & reach).any()))
                     if len(ids):
                         shares = mass[ids] / total if total > 0 else np.zeros(len(ids))

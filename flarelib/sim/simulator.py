@@ -48,7 +48,7 @@ from .population import PopulationParams, RegionPopulation, RegionState
 from .renderer import Renderer, RenderParams
 
 __all__ = ["SimConfig", "Simulator", "simulate_to_store", "simulate_to_jp2", "simulation_report", "b0_annual_deg",
-           "DEFAULT_RADIUS_512", "frame_index", "largest_flare_regions", "simulator_of_store", "simulated_meta"]
+           "DEFAULT_RADIUS_512", "frame_index", "largest_flare_regions", "flaring_regions", "simulator_of_store", "simulated_meta"]
 
 
 @dataclass(frozen=True)
@@ -406,20 +406,31 @@ def _fits_header(config: SimConfig, t: pd.Timestamp, b0: float) -> dict:
     }
 
 
+def _window_rows(catalog: pd.DataFrame, timestamps, window_h: float):
+    """The catalog sorted by start, and for each t the slice [lo, hi) of its flares starting in (t, t + window_h]."""
+    starts = pd.to_datetime(catalog["start"]).to_numpy(dtype="datetime64[ns]")
+    order = np.argsort(starts, kind="stable")
+    t = pd.to_datetime(pd.Series(timestamps)).to_numpy(dtype="datetime64[ns]")
+    lo = np.searchsorted(starts[order], t, side="right")
+    hi = np.searchsorted(starts[order], t + np.timedelta64(int(window_h * 3600e9), "ns"), side="right")
+    return catalog.iloc[order], lo, hi
+
+
 def largest_flare_regions(catalog: pd.DataFrame, timestamps, window_h: float = 24.0) -> np.ndarray:
     """Region id of the largest flare starting in (t, t + window] for each t (0 when none).
 
     ``catalog`` is a simulator catalog table (columns ``start``, ``peak_flux_wm2``, ``region_id``).
     """
-    starts = pd.to_datetime(catalog["start"]).to_numpy(dtype="datetime64[ns]")
-    order = np.argsort(starts, kind="stable")
-    starts = starts[order]
-    flux = catalog["peak_flux_wm2"].to_numpy(float)[order]
-    rid = catalog["region_id"].to_numpy(int)[order]
-    t = pd.to_datetime(pd.Series(timestamps)).to_numpy(dtype="datetime64[ns]")
-    lo = np.searchsorted(starts, t, side="right")
-    hi = np.searchsorted(starts, t + np.timedelta64(int(window_h * 3600e9), "ns"), side="right")
+    cat, lo, hi = _window_rows(catalog, timestamps, window_h)
+    flux, rid = cat["peak_flux_wm2"].to_numpy(float), cat["region_id"].to_numpy(int)
     return np.array([rid[a + int(np.argmax(flux[a:b]))] if b > a else 0 for a, b in zip(lo, hi)])
+
+
+def flaring_regions(catalog: pd.DataFrame, timestamps, window_h: float = 24.0, threshold_wm2: float = M1_WM2) -> list[set]:
+    """For each instant, the ids of the regions with a flare >= ``threshold_wm2`` starting in (t, t + window_h]."""
+    cat, lo, hi = _window_rows(catalog[catalog["peak_flux_wm2"] >= threshold_wm2], timestamps, window_h)
+    rid = cat["region_id"].to_numpy(int)
+    return [set(rid[a:b].tolist()) for a, b in zip(lo, hi)]
 
 
 def simulator_of_store(store_manifest: dict) -> Simulator:
