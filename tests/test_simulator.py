@@ -121,27 +121,50 @@ def test_hale_and_joy_on_the_rendered_magnetograms():
     assert sim.regions["lat_deg"].abs().between(2, 45).all()
 
 
-def test_complex_regions_have_larger_r_and_flare_more_but_not_alone():
+def test_delta_spots_make_r_and_most_but_not_all_m_flares():
+    """R (Schrijver 2007) as a 512 px image shows it is large for a developed delta spot and almost never for a simple
+    bipole; delta spots are short-lived (days), so they are a small share of region-days, yet they make most of the
+    >= M flares - not all of them."""
     sim = Simulator(SimConfig(start="2011-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=0))
-    R = sim.flare_process.r_parts.sum(axis=1) / sim.regions["flux_mx"].to_numpy()
+    full = sim.flare_process.r_table[:, -1, -1]  # full amplitude, developed delta spot
     cplx = sim.regions["complexity"].to_numpy() > 0
-    assert np.median(R[cplx]) > 3 * np.median(R[~cplx])
+    assert (full[cplx] > 0).mean() > 0.8 and (full[~cplx] > 0).mean() < 0.05
+    st = sim.region_state(sim.frame_hours())
+    visible = (st.amp > 0.3) & (np.abs(st.lon) < 60)
+    delta_days = (st.camp[visible] > 0.5).mean()
     m = sim.flares[sim.flares["peak_flux_wm2"] >= 1e-5]
-    share = m["region_id"].isin(sim.regions.loc[cplx, "region_id"]).mean()
-    assert 0.5 < share < 0.98 and cplx.mean() < 0.3, (share, cplx.mean())  # delta regions flare most, not only they
+    rows = np.searchsorted(sim.regions["region_id"].to_numpy(), m["region_id"].to_numpy())
+    hours = ((m["start"] - sim.population.t0).dt.total_seconds() / 3600).to_numpy()
+    camp = np.array([sim.population.state([h], [r]).camp[0, 0] for r, h in zip(rows, hours)])
+    during = (camp > 0.5).mean()
+    assert delta_days < 0.2 and 0.5 < during < 0.95, (delta_days, during)
 
 
-def test_pil_flux_is_measured_at_the_papers_resolution():
-    """R counts structure as a 512 px image shows it: the delta spots' PIL flux weakens on coarser pixels
-    (those of a 128 px image, 4 times larger) and is strongest on a perfect image."""
-    from flarelib.sim.flares import PIXEL_512_DEG, pil_flux_parts
+def test_r_is_what_the_512_px_image_shows():
+    """The tabulated R of a region equals Schrijver's R measured on the rendered 512 px frame (line of sight, near
+    disk centre, without noise) within a factor of 2, and a 128 px image's coarser pixels blur delta spots away."""
+    from flarelib.sim.flares import PIXEL_512_DEG, interpolate_r, pil_flux_table, schrijver_r_of_amplitude
 
-    sim = Simulator(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=24, size_px=64, seed=2))
-    fine, at_512, coarse = (pil_flux_parts(sim.population, px) for px in (0.0, PIXEL_512_DEG, 4 * PIXEL_512_DEG))
-    assert np.allclose(at_512, sim.flare_process.r_parts)
-    d = sim.regions["complexity"].to_numpy() > 0
-    assert d.sum() >= 5
-    assert np.median(coarse[d, 1] / fine[d, 1]) < 0.9 * np.median(at_512[d, 1] / fine[d, 1])
+    sim = Simulator(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=24, size_px=512, seed=2))
+    table = sim.flare_process.r_table
+    delta = sim.regions["complexity"].to_numpy() > 0
+    st = sim.region_state(sim.frame_hours())
+    cand = np.argwhere((st.camp > 0.7) & (st.amp > 0.5) & (np.abs(st.lon) < 25) & (np.abs(st.lat) < 25) & delta[:, None])
+    assert len(cand) >= 12
+    ratios, zeros = [], 0
+    for r, i in cand[np.random.default_rng(0).choice(len(cand), 12, replace=False)]:
+        _, geometry, maps = sim.field(int(i), return_regions=True)
+        los = np.nan_to_num(maps[int(sim.regions["region_id"].iat[r])] * geometry.mu)
+        seen = schrijver_r_of_amplitude(los, PIXEL_512_DEG, np.array([1.0]))[0]
+        tabulated = interpolate_r(table[[r]], st.amp[[r], [i]][:, None], st.camp[[r], [i]][:, None])[0, 0]
+        if tabulated == 0:
+            zeros += 1
+            assert seen < 1e19, seen
+        else:
+            ratios.append(seen / tabulated)
+    assert len(ratios) >= 6 and 0.7 < np.median(ratios) < 1.4 and 0.4 < min(ratios) and max(ratios) < 2.5, ratios
+    coarse = pil_flux_table(sim.population, 4 * PIXEL_512_DEG)[delta, -1, -1]
+    assert (coarse > 0).mean() < 0.5 * (table[delta, -1, -1] > 0).mean()  # most delta spots unresolved at 128 px
 
 
 def test_oracle_is_one_minus_exp_of_expected_count(year_sim):
@@ -291,34 +314,56 @@ def test_the_quiet_sun_network_rotates_with_the_photosphere():
     assert max(score) > 0.5
 
 
-def test_cycle_profile_is_the_fit_to_the_published_labels(pandey):
-    """The cycle-24 constants are what fitting the Hathaway profile to the real quarterly record gives."""
+def test_cycle_profiles_are_the_fits_to_the_published_labels(pandey):
+    """Cycle 24's constants are what fitting the Hathaway profiles to the real quarterly record gives: one profile for
+    the whole Sun, one per hemisphere of the largest flares; the north peaked first, the south in 2014."""
     from flarelib.data.labels import read_index
-    from flarelib.sim.cycle import CYCLES, fit_cycle_profile
+    from flarelib.sim.cycle import CYCLES, decimal_year, fit_cycle_profile, fit_hemispheric_profiles
 
     idx = pd.concat([read_index(pandey / "labels" / f"Fold{k}_val.csv") for k in (1, 2, 3, 4)], ignore_index=True)
-    fit = fit_cycle_profile(idx["timestamp"], idx["target"])
     c24 = next(c for c in CYCLES if c.number == 24)
-    assert fit["t0_year"] == pytest.approx(c24.start_year, abs=0.02) and fit["b_months"] == pytest.approx(c24.b_months, abs=0.5)
-    assert 2013 < fit["peak_year"] < 2014.5
+    whole = fit_cycle_profile(idx["timestamp"], idx["target"])
+    assert whole["t0_year"] == pytest.approx(c24.spots.start_year, abs=0.02)
+    assert whole["b_months"] == pytest.approx(c24.spots.b_months, abs=0.5) and 2013 < whole["peak_year"] < 2014.5
+    hemi = fit_hemispheric_profiles(idx["timestamp"], idx["target"], idx["fl_lat"])
+    for fit, profile in zip((hemi["north"], hemi["south"]), c24.productivity):
+        assert fit["t0_year"] == pytest.approx(profile.start_year, abs=0.02)
+        assert fit["b_months"] == pytest.approx(profile.b_months, abs=0.5)
+        assert fit["peak_lambda"] / whole["peak_lambda"] == pytest.approx(profile.amplitude, abs=0.01)
+    assert 2011.5 < hemi["north"]["peak_year"] < 2013 and 2014 < hemi["south"]["peak_year"] < 2015
+    # the two hemispheres follow the real yearly record more closely than one profile for the whole Sun
+    years = idx["timestamp"].dt.year
+    real = idx.groupby(years)["target"].mean().loc[2011:2018]
+    grid = pd.date_range("2011-01-01", "2018-12-31", freq="D")
+    y = decimal_year(grid)
+    two = pd.Series(1 - np.exp(-sum(p(y) for p in c24.productivity) * whole["peak_lambda"]), index=grid).groupby(grid.year).mean()
+    one = pd.Series(1 - np.exp(-c24.spots(y) * whole["peak_lambda"]), index=grid).groupby(grid.year).mean()
+    assert (two - real).abs().max() < 0.05 < (one - real).abs().max(), ((two - real).round(3).tolist(), (one - real).round(3).tolist())
 
 
 def test_activity_follows_the_cycle_and_regions_drift_to_the_equator():
     sim = Simulator(SimConfig(start="2010-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=0))
     t = sim.region_table()
-    per_year = t.groupby(t["emerge_time"].dt.year).size()
+    year = t["emerge_time"].dt.year
+    per_year = t.groupby(year).size()
     assert per_year.loc[2013] > 3 * per_year.loc[2018] and per_year.loc[2013] > 2 * per_year.loc[2010]
-    lat = t.groupby(t["emerge_time"].dt.year)["lat_deg"].apply(lambda v: v.abs().mean())
-    assert lat.loc[2011] > lat.loc[2017] + 5  # Spörer's law
+    lat = t.groupby(year)["lat_deg"].apply(lambda v: v.abs().mean())
+    assert lat.loc[2011] > lat.loc[2016] + 5  # Spörer's law
+    south = (t["hemisphere"] < 0).groupby(year).mean()
+    assert south.loc[2011] < 0.4 and south.loc[2014] > 0.6  # the north first, the south in 2014 (cycle 24)
+    assert south.loc[2011:2015].between(0.15, 0.85).all()  # but both hemispheres have regions throughout
+    assert not t.loc[~t["productive"], "complexity"].any()  # delta spots only in productive regions
     double = Simulator(SimConfig(start="2010-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=0, activity=2.0))
     assert 1.7 < len(double.regions) / len(sim.regions) < 2.3  # --activity stays a multiplier
 
 
 def test_a_simulated_cycle_behaves_like_the_real_record(pandey):
-    """2011-2018 at 24 h cadence (no images), three seeds, against the published labels: the yearly flare-positive
-    fraction follows the real one, 24-hour persistence is as skilful as on the real instants, and the X:M ratio is
-    the record's. Regions and flares are few (about a hundred M-flaring regions in eight years), so single years
-    scatter: the yearly check is on the mean of the seeds."""
+    """2011-2018 at 24 h cadence (no images; what ``flarelib simulate --start 2011-01-01 --end 2018-12-31 --cadence 24
+    --size 64 --seed 0`` reports) against the published labels: each year's flare-positive fraction within 0.08 of the
+    real one and correlated >= 0.8 with it, 24-hour persistence within 0.08 of its real TSS, the X:M ratio within a
+    factor 1.5 of the record's. Seed 0 must pass; single years scatter by about 0.04 from seed to seed (as many
+    M-flaring regions as the real Sun, but not more), so of seeds 0-5 at least four pass, and their mean is within
+    0.06 of the real fraction every year."""
     from flarelib.data.labels import distinct_published_flares, read_index
     from flarelib.sim.simulator import frame_index, simulation_report
     from flarelib.verify import baselines
@@ -331,17 +376,22 @@ def test_a_simulated_cycle_behaves_like_the_real_record(pandey):
     real_pers = evaluate(pb.frames, pb.thresholds)["tss_mean"]
     letters = distinct_published_flares(files)["goes_class"].str[0]
     real_xm = (letters == "X").sum() / (letters == "M").sum()
-    years, xm = [], []
-    for seed in (0, 1, 2):
+    years, xm, passed = [], [], []
+    for seed in range(6):
         sim = Simulator(SimConfig(start="2011-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=seed))
         idx, _ = frame_index(sim)
         rep = simulation_report(sim, idx, sim.oracle())
-        years.append(pd.Series(rep["yearly_positive_fraction"]))
-        assert abs(rep["persistence_tss"] - real_pers) <= 0.08, (seed, rep["persistence_tss"], real_pers)
+        y = pd.Series(rep["yearly_positive_fraction"]).loc[real_years.index]
+        years.append(y)
         xm.append(rep["x_per_m"])
-    mean = pd.concat(years, axis=1).mean(axis=1).loc[real_years.index]
-    assert np.corrcoef(mean, real_years)[0, 1] >= 0.8, (mean.round(2).tolist(), real_years.round(2).tolist())
-    assert (mean - real_years).abs().max() <= 0.12, (mean.round(2).tolist(), real_years.round(2).tolist())
+        ok = ((y - real_years).abs().max() <= 0.08 and np.corrcoef(y, real_years)[0, 1] >= 0.8
+              and abs(rep["persistence_tss"] - real_pers) <= 0.08)
+        passed.append(ok)
+        if seed == 0:
+            assert ok, (y.round(3).tolist(), real_years.round(3).tolist(), rep["persistence_tss"], real_pers)
+    assert sum(passed) >= 4, passed
+    mean = pd.concat(years, axis=1).mean(axis=1)
+    assert (mean - real_years).abs().max() <= 0.06, (mean.round(3).tolist(), real_years.round(3).tolist())
     assert real_xm / 1.5 <= np.mean(xm) <= real_xm * 1.5, (xm, real_xm)
 
 
@@ -371,7 +421,14 @@ def test_simulated_headers_place_the_observer_at_stonyhurst_longitude_zero():
 
 
 def test_ground_truth_of_a_store_from_another_simulator_version_is_refused():
-    from flarelib.sim.simulator import simulator_of_store
+    from flarelib.sim.simulator import SIMULATOR_VERSION, simulator_of_store
 
     with pytest.raises(InputError, match="another version of the simulator"):
-        simulator_of_store({"source": "simulator", "simulator": {"start": "2012-01-01", "hale_north_leading": True}})
+        simulator_of_store({"source": "simulator", "simulator": {"start": "2012-01-01", "hale_north_leading": True},
+                            "simulator_version": SIMULATOR_VERSION})
+    # a store of an earlier version with the same parameter names would silently re-create another Sun: refused
+    with pytest.raises(InputError, match="another version of the simulator"):
+        simulator_of_store({"source": "simulator", "simulator": {"start": "2012-01-01"}})
+    sim = simulator_of_store({"source": "simulator", "simulator": {"start": "2012-01-01", "end": "2012-01-02", "size_px": 64},
+                              "simulator_version": SIMULATOR_VERSION})
+    assert sim.config.size_px == 64

@@ -5,9 +5,11 @@ emerging at a rate and latitude set by the solar cycle
 (:mod:`flarelib.sim.cycle`), with a log-normal total unsigned flux, growth
 over days and decay over weeks, and differential rotation
 (:func:`~flarelib.sim.observer.synodic_rotation_deg_day`). A flux-dependent
-fraction become *complex*: some time after emergence an opposite-polarity
-intrusion is pushed against the leading umbra (a delta spot), which makes a
-sheared, strong-gradient polarity inversion line.
+fraction of the *productive* regions (:mod:`flarelib.sim.cycle`) become
+*complex*: some time after emergence an opposite-polarity umbra is pushed
+against the leading umbra (a delta spot), which makes a strong-gradient
+polarity inversion line; the delta spot lasts days (``delta_life_days``,
+uniform within +/- 50 %), then dissolves over a day.
 
 The field of a region is a set of Gaussian flux kernels in the region's own
 frame (offsets in heliographic degrees): a compact umbra and a wider
@@ -36,6 +38,9 @@ MX_PER_G_DEG2 = (6.96e10 * math.pi / 180.0) ** 2
 LIFE_EFOLDS = 4.6
 #: Regions born up to this many days before the first frame are still alive at it.
 LEAD_DAYS = 90.0
+#: Distance of a delta spot's intruding umbra from the leading umbra (deg): first + second * (1 - complexity), i.e.
+#: 0.33-0.55 deg (4-7 Mm) for complexities 1-0.35, less than the 2 deg of the delta-spot definition.
+DELTA_SEPARATION_DEG = (0.33, 0.34)
 #: Largest total unsigned flux of a region (Mx): the largest regions of cycles 23-24 held ~1e23 Mx.
 MAX_FLUX_MX = 1.5e23
 
@@ -45,10 +50,13 @@ class PopulationParams:
     """Parameters of the region population (the simulator's :class:`~flarelib.sim.simulator.SimConfig` fills them).
 
     ``emergence_per_day``: new regions per day over the whole sphere at the
-    cycle's maximum (activity 1) times ``activity``; ``flux_median_mx`` and
+    cycle's maximum (activity 1) times ``activity``; ``productive_share``: the
+    share of the emergence in productive regions
+    (:meth:`~flarelib.sim.cycle.SolarCycle.activity`); ``flux_median_mx`` and
     ``flux_sigma_ln``: the log-normal total flux; ``complex_fraction``: the
-    chance that a region of median flux develops a delta spot (growing with
-    flux as (flux / median)^0.7, at most 0.9).
+    chance that a productive region of median flux develops a delta spot
+    (growing with flux as (flux / median)^0.7, at most 0.9);
+    ``delta_life_days``: how long a delta spot lasts, on average.
     """
 
     seed: int
@@ -57,6 +65,8 @@ class PopulationParams:
     flux_median_mx: float
     flux_sigma_ln: float
     complex_fraction: float
+    delta_life_days: float
+    productive_share: float
 
 
 @dataclass(frozen=True)
@@ -81,12 +91,12 @@ def peak_field_gauss(flux_mx, sigma_deg):
 
 def _umbra_sigma_deg(f22):
     """Gaussian width (deg) of a spot's umbra: 0.16 deg (2 Mm) for a 1e22 Mx region, growing slowly with flux."""
-    return 0.12 + 0.04 * np.sqrt(f22)
+    return 0.10 + 0.035 * np.sqrt(f22)
 
 
 def _penumbra_sigma_deg(f22):
     """Width (deg) of a spot with its penumbra and moat: 0.6-1.4 deg from small to very large regions."""
-    return 0.62 + 0.46 * np.sqrt(f22)
+    return 0.62 + 0.46 * f22**0.6
 
 
 class RegionPopulation:
@@ -109,23 +119,23 @@ class RegionPopulation:
 
     # ------------------------------------------------------------------ drawing
     def emergence_rate_per_day(self, days_from_t0: np.ndarray) -> np.ndarray:
-        """Expected new regions per day at these days, per cycle: shape (n_days, n_cycles)."""
+        """Expected new regions per day at these days, per cycle and hemisphere: shape (n_days, n_cycles, 2)."""
         times = self.t0 + pd.to_timedelta(np.asarray(days_from_t0, float), unit="D")
-        return self.params.emergence_per_day * self.params.activity * cycle_activity(times)
+        return self.params.emergence_per_day * self.params.activity * cycle_activity(times, self.params.productive_share)
 
     def _draw(self, span_h: float) -> pd.DataFrame:
         p = self.params
         rng = np.random.default_rng([p.seed, 1])
         days = np.arange(-LEAD_DAYS, span_h / 24.0 + 2.0)
-        counts = rng.poisson(self.emergence_rate_per_day(days + 0.5))  # (n_days, n_cycles)
-        di, ci = np.nonzero(counts)
-        reps = counts[di, ci]
-        di, ci = np.repeat(di, reps), np.repeat(ci, reps)
+        counts = rng.poisson(self.emergence_rate_per_day(days + 0.5))  # (n_days, n_cycles, 2 hemispheres, 2 populations)
+        di, ci, hi, pi = np.nonzero(counts)
+        reps = counts[di, ci, hi, pi]
+        di, ci, hi, pi = (np.repeat(v, reps) for v in (di, ci, hi, pi))
         n = len(di)
         t_emerge = days[di] + rng.uniform(0, 1, n)
         cycles = [CYCLES[j] for j in ci]
-        months = 12.0 * (decimal_year(self.t0 + pd.to_timedelta(t_emerge, unit="D")) - np.array([c.start_year for c in cycles]))
-        hemi = rng.choice([-1.0, 1.0], n)
+        months = 12.0 * (decimal_year(self.t0 + pd.to_timedelta(t_emerge, unit="D")) - np.array([c.minimum_year for c in cycles]))
+        hemi = np.where(hi == 0, 1.0, -1.0)
         lat = hemi * np.clip(rng.normal(sporer_latitude_deg(months), SPORER_SPREAD_DEG), 2.0, 45.0)
         lon0 = rng.uniform(-180.0, 180.0, n)  # Stonyhurst longitude at emergence
         flux = np.minimum(p.flux_median_mx * np.exp(rng.normal(0.0, p.flux_sigma_ln, n)), MAX_FLUX_MX)
@@ -134,18 +144,21 @@ class RegionPopulation:
         growth_d = rng.uniform(1.0, 3.0, n) * (1 + 0.5 * np.sqrt(f22))
         plateau_d = rng.uniform(1.0, 4.0, n) * (1 + np.sqrt(f22))
         decay_d = rng.uniform(4.0, 10.0, n) * (1 + np.sqrt(f22))
-        p_complex = np.clip(p.complex_fraction * (flux / p.flux_median_mx) ** 0.7, 0.0, 0.9)
+        productive = pi == 1  # only productive regions develop delta spots
+        p_complex = np.where(productive, np.clip(p.complex_fraction * (flux / p.flux_median_mx) ** 0.7, 0.0, 0.9), 0.0)
         is_complex = rng.uniform(size=n) < p_complex
         complexity = np.where(is_complex, rng.uniform(0.35, 1.0, n), 0.0)
         # complexity develops some time after emergence (new flux emerging into the region)
         t_complex = t_emerge + np.where(is_complex, rng.uniform(0.3, 1.5, n) * growth_d, np.inf)
         delta_angle = rng.uniform(0, 2 * np.pi, n)
+        delta_life = np.random.default_rng([p.seed, 7]).uniform(0.5, 1.5, n) * p.delta_life_days
         order = np.argsort(t_emerge, kind="stable")
         north = np.array([c.north_leading for c in cycles], float)
         t = pd.DataFrame({
             "t_emerge_d": t_emerge, "cycle": [c.number for c in cycles], "lat_deg": lat, "lon0_deg": lon0, "flux_mx": flux,
             "tilt_deg": tilt, "growth_d": growth_d, "plateau_d": plateau_d, "decay_d": decay_d, "complexity": complexity,
-            "t_complex_d": t_complex, "sep_deg": 2.5 + 3.5 * np.sqrt(f22), "hemisphere": hemi,
+            "t_complex_d": t_complex, "sep_deg": 2.5 + 3.5 * np.sqrt(f22), "hemisphere": hemi, "productive": productive,
+            "delta_life_d": delta_life,
             "lead_sign": north * hemi, "delta_angle": delta_angle,
         }).iloc[order].reset_index(drop=True)
         t["t_end_d"] = t["t_emerge_d"] + 2 * t["growth_d"] + t["plateau_d"] + LIFE_EFOLDS * t["decay_d"]
@@ -162,24 +175,30 @@ class RegionPopulation:
         f22 = r.flux_mx / 1e22
         w_u, w_p = float(_umbra_sigma_deg(f22)), float(_penumbra_sigma_deg(f22))
         krng = np.random.default_rng([self.params.seed, 5, int(r.region_id)])
+        lead_u, lead_p, follow_u, follow_p = 0.045, 0.2, 0.025, 0.15  # flux shares of the umbrae and penumbrae
         ks = [  # (x, y, signed fraction of the region's flux per polarity, sigma deg, delta?)
-            (dx, dy, lead * 0.08, w_u, False), (dx, dy, lead * 0.27, w_p, False),  # leading umbra, penumbra
-            (-dx, -dy, -lead * 0.04, w_u * 1.1, False), (-dx, -dy, -lead * 0.21, w_p * 1.1, False),  # following spot
+            (dx, dy, lead * lead_u, w_u, False), (dx, dy, lead * lead_p, w_p, False),  # leading umbra, penumbra
+            (-dx, -dy, -lead * follow_u, w_u * 1.1, False), (-dx, -dy, -lead * follow_p, w_p * 1.1, False),  # following
         ]
-        # plage: fragmented small flux elements around each polarity (the rest of the flux)
-        n_frag = 20
-        for cx_, cy_, sign, share in ((dx, dy, lead, 0.65), (-dx, -dy, -lead, 0.75)):
-            spread = 1.2 + 0.9 * math.sqrt(f22)
+        # plage: the rest of each polarity's flux in small elements (~1e20 Mx, 0.45-0.8 deg) spread over an area that
+        # grows with the flux, so that plage stays at ~100 G whatever the region's size (real plage: 100-200 G)
+        n_frag = int(round(20 * max(f22, 1.0) ** 0.7))
+        for cx_, cy_, sign, share in ((dx, dy, lead, 1 - lead_u - lead_p), (-dx, -dy, -lead, 1 - follow_u - follow_p)):
+            spread = 1.2 + 0.9 * f22**0.75
             fx = cx_ + krng.normal(0, spread, n_frag)
             fy = cy_ + krng.normal(0, spread * 0.7, n_frag)
             w = krng.dirichlet(np.ones(n_frag)) * share
             ks += [(a_, b_, sign * c_, krng.uniform(0.45, 0.8), False) for a_, b_, c_ in zip(fx, fy, w)]
         if r.complexity > 0:
-            # delta spot: opposite polarity pushed against the leading umbra, inside its penumbra
-            d = w_p * (1.7 - 0.5 * r.complexity)
+            # delta spot: an opposite-polarity umbra in contact with the leading umbra, inside a common penumbra (the
+            # definition of a delta spot: umbrae of opposite polarity within 2 deg; Künzel 1960), closer and stronger
+            # as the complexity grows: 4-8 Mm apart, a kilogauss umbra with its own penumbra
+            d = DELTA_SEPARATION_DEG[0] + DELTA_SEPARATION_DEG[1] * (1.0 - r.complexity)
             ca, sa = math.cos(r.delta_angle), math.sin(r.delta_angle)
-            ks.append((dx + d * ca, dy + d * sa, -lead * 0.9 * r.complexity, w_p, True))
-            ks.append((dx - 0.4 * d * ca, dy - 0.4 * d * sa, lead * 0.3 * r.complexity, w_p * 0.7, True))
+            ux, uy = dx + d * ca, dy + d * sa
+            ks.append((ux, uy, -lead * 0.10 * r.complexity, w_u * 1.2, True))  # intruding umbra
+            ks.append((ux + 0.5 * d * ca, uy + 0.5 * d * sa, -lead * 0.3 * r.complexity, w_p, True))  # its penumbra
+            ks.append((dx - 0.4 * d * ca, dy - 0.4 * d * sa, lead * 0.15 * r.complexity, w_p * 0.7, True))  # new same-sign flux
         a = np.array(ks, dtype=object)
         return {"x": a[:, 0].astype(float), "y": a[:, 1].astype(float), "frac": a[:, 2].astype(float),
                 "sigma": a[:, 3].astype(float), "delta": a[:, 4].astype(bool)}
@@ -213,7 +232,8 @@ class RegionPopulation:
         past = np.clip(dt - col("plateau_d") - 2 * col("growth_d"), 0, None)
         amp = np.where(alive, grow * np.exp(-past / col("decay_d")), 0.0)
         dtc = t_d - col("t_complex_d")
-        camp = np.where(alive & (dtc >= 0), 1.0 - np.exp(-np.clip(dtc, 0, None) / 0.7), 0.0)
+        camp = np.where(alive & (dtc >= 0), (1.0 - np.exp(-np.clip(dtc, 0, None) / 0.7))
+                        * np.exp(-np.clip(dtc - col("delta_life_d"), 0, None) / 1.0), 0.0)
         lat = np.broadcast_to(col("lat_deg"), amp.shape)
         lon = (col("lon0_deg") + synodic_rotation_deg_day(lat) * dt + 180.0) % 360.0 - 180.0
         return RegionState(amp=amp, camp=camp, lon=lon, lat=lat)

@@ -47,8 +47,13 @@ from .observer import DEFAULT_RADIUS_512, Observer, b0_annual_deg
 from .population import PopulationParams, RegionPopulation, RegionState
 from .renderer import Renderer, RenderParams
 
-__all__ = ["SimConfig", "Simulator", "simulate_to_store", "simulate_to_jp2", "simulation_report", "b0_annual_deg",
+__all__ = ["SIMULATOR_VERSION", "SimConfig", "Simulator", "simulate_to_store", "simulate_to_jp2", "simulation_report", "b0_annual_deg",
            "DEFAULT_RADIUS_512", "frame_index", "largest_flare_regions", "flaring_regions", "simulator_of_store", "simulated_meta"]
+
+
+#: Version of the simulator's physics, recorded in the stores it makes: a store of another version is not re-created
+#: (its ground truth would differ). 2: cycle 24 per hemisphere, ordinary and productive regions, R from 512 px images.
+SIMULATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,18 @@ class SimConfig:
         Multiplier of the solar cycle's emergence rate (1: the cycle as fitted to cycle 24).
     emergence_per_day : float
         New active regions per day over the whole sphere at the cycle's maximum.
+    productive_share : float
+        Share of the emergence in productive regions, which follow each hemisphere's flare productivity (fitted to
+        cycle 24) and can develop delta spots; the rest are ordinary regions in both hemispheres alike
+        (:mod:`flarelib.sim.cycle`). Measured on 2011-2018 (12 seeds): 0 gives no delta spots and a fifth of the
+        real flare-positive instants; 1 gives 1.6 times them and empties the south before 2012.9.
     flux_median_mx, flux_sigma_ln : float
         Log-normal total unsigned flux of a region.
     complex_fraction : float
-        Probability that a region of median flux develops a delta spot (more for larger regions).
+        Probability that a productive region of median flux develops a delta spot (more for larger regions).
+    delta_life_days : float
+        Mean lifetime of a delta spot (days). Measured on 2011-2018 (12 seeds): 3 days lowers 24-hour persistence's
+        TSS to 0.31, 12 days raises it to 0.50 (the real record: 0.42).
     flare_rate_per_day : float
         >= C1.0 flares per day of a region of median flux without PIL flux (R = 0).
     rate_flux_exponent, rate_r_exponent, r0_mx : float
@@ -99,16 +112,18 @@ class SimConfig:
     size_px: int = 512
     seed: int = 0
     activity: float = 1.0
-    emergence_per_day: float = 0.7
+    emergence_per_day: float = 1.0
+    productive_share: float = 0.5
     flux_median_mx: float = 6e21
     flux_sigma_ln: float = 0.75
-    complex_fraction: float = 0.1
-    flare_rate_per_day: float = 0.014
+    complex_fraction: float = 0.6
+    delta_life_days: float = 6.0
+    flare_rate_per_day: float = 0.06
     rate_flux_exponent: float = 1.2
-    rate_r_exponent: float = 2.2
-    r0_mx: float = 3e20
-    max_rate_per_day: float = 12.0
-    flare_index: float = 1.9
+    rate_r_exponent: float = 1.8
+    r0_mx: float = 3e19
+    max_rate_per_day: float = 14.0
+    flare_index: float = 1.75
     behind_limb_deg: float = 10.0
     episode_sigma_ln: float = 0.0
     episode_days: float = 1.5
@@ -285,8 +300,8 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
     out = Path(out)
     sim = Simulator(config)
     index, label_report = frame_index(sim)
-    writer = StoreWriter(out, index, config.size_px, {"source": "simulator", "simulator": asdict(config)},
-                         inputs={"simulator": asdict(config)}, overwrite=overwrite)
+    made_by = {"simulator": asdict(config), "simulator_version": SIMULATOR_VERSION}
+    writer = StoreWriter(out, index, config.size_px, {"source": "simulator", **made_by}, inputs=made_by, overwrite=overwrite)
     todo = writer.todo()
     chunk = 16
     jobs = [(asdict(config), todo[s : s + chunk].tolist()) for s in range(0, len(todo), chunk)]
@@ -439,6 +454,9 @@ def simulator_of_store(store_manifest: dict) -> Simulator:
         raise InputError("not a simulated store: no ground truth")
     params = dict(store_manifest["simulator"])
     unknown = sorted(set(params) - {f.name for f in fields(SimConfig)})
+    if store_manifest.get("simulator_version") != SIMULATOR_VERSION:
+        raise InputError(f"the store was made by another version of the simulator ({store_manifest.get('simulator_version', 'before 2')}, "
+                         f"this is {SIMULATOR_VERSION}): its ground truth cannot be re-created; simulate the store again")
     if unknown:
         raise InputError(f"the store was made by another version of the simulator (parameters {', '.join(unknown)} are not this "
                          "version's): its ground truth cannot be re-created; simulate the store again")
