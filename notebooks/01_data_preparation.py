@@ -63,6 +63,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
+from myst_nb import glue
 
 from flarelib import read_magnetogram
 from flarelib.data.labels import distinct_published_flares, partition_summary, read_published_index
@@ -204,60 +206,128 @@ if data_source == "simulated":
 
 # %% [markdown]
 # ### The simulated cycle against the real record
-# The simulator's dates mean something: its activity follows a Hathaway profile fitted to cycle 24. Here the
-# whole 2011-2018 is simulated for three seeds (flares only, no images: seconds) and compared with the published
-# labels: the yearly fraction of flare-positive instants, the skill of 24-hour persistence (how clustered the
-# flares are in time), and the flare classes. The cycle's constants are a fit to the real quarterly fractions, so
-# the yearly curve is a calibration; persistence and the class ratio are checks the fit did not use.
+# The simulator's dates mean something. Regions emerge in two populations: *ordinary* regions follow one
+# Hathaway profile for the whole Sun, in both hemispheres alike; *productive* regions, which may develop delta
+# spots, follow each hemisphere's own profile, because cycle 24's hemispheres were out of phase (north first,
+# south in 2014). Every profile is a fit to the published labels' quarterly flare-positive fractions and their
+# split by the hemisphere of each window's largest flare (`flarelib.sim.cycle`). A flare's rate grows with its
+# region's flux and with Schrijver's R measured on the region as a 512 px image shows it.
+#
+# Here the whole 2011-2018 is simulated for six seeds (flares only, no images: seconds) and compared with the
+# published labels: the yearly fraction of flare-positive instants, in total and per hemisphere, the skill of
+# 24-hour persistence (how clustered the flares are in time), and the flare classes. The yearly curve is a
+# calibration (the fits used it); persistence and the class ratio are checks the fits did not use. The criterion
+# set for the simulator: each year within 0.08 of the real fraction, a yearly correlation of at least 0.8, and a
+# persistence TSS within 0.08 of the real one.
 
 # %%
 real_files = [fetch_reference(f"pandey2023/labels/Fold{k}_val.csv") for k in (1, 2, 3, 4)]
-real_yearly = published.groupby(published["timestamp"].dt.year)["target"].mean().loc[2011:2018]
+real_years = published["timestamp"].dt.year
+real_yearly = published.groupby(real_years)["target"].mean().loc[2011:2018]
+
+
+def hemisphere_yearly(index: pd.DataFrame) -> pd.DataFrame:
+    """Yearly share of instants whose largest flare is >= M1.0 and in the north / south."""
+    y = index["timestamp"].dt.year
+    lat = pd.to_numeric(index["fl_lat"], errors="coerce")
+    pos = index["target"] == 1
+    return pd.DataFrame({"north": (pos & (lat > 0)).groupby(y).mean(), "south": (pos & (lat <= 0)).groupby(y).mean()}).loc[2011:2018]
+
+
+real_hemi = hemisphere_yearly(published)
 pb = baselines.persistence(published)
 real_persistence = evaluate(pb.frames, pb.thresholds)["tss_mean"]
 real_flares = distinct_published_flares(real_files)
-cycle_rows, sim_yearly, sim_flares = [], {}, []
-for s in (0, 1, 2):
+cycle_rows, sim_yearly, sim_hemi, sim_flares = [], {}, [], []
+for s in range(6):
     sim_cycle = Simulator(SimConfig(start="2011-01-01", end="2018-12-31", cadence_h=24, size_px=64, seed=s))
     cyc_index, _ = frame_index(sim_cycle)
     rep = simulation_report(sim_cycle, cyc_index, sim_cycle.oracle())
-    sim_yearly[f"seed {s}"] = pd.Series(rep["yearly_positive_fraction"])
+    yearly = pd.Series(rep["yearly_positive_fraction"]).loc[real_yearly.index]
+    sim_yearly[f"seed {s}"] = yearly
+    sim_hemi.append(hemisphere_yearly(cyc_index))
     sim_flares.append(sim_cycle.flares["peak_flux_wm2"])
+    worst = float((yearly - real_yearly).abs().max())
+    corr = float(np.corrcoef(yearly, real_yearly)[0, 1])
     cycle_rows.append({"data": f"simulated, seed {s}", "flare-positive share": round(cyc_index["target"].mean(), 3),
+                       "largest yearly difference": round(worst, 3), "yearly correlation": round(corr, 2),
                        "24-h persistence TSS": round(rep["persistence_tss"], 2), "M flares": rep["n_flares"]["M"],
                        "X flares": rep["n_flares"]["X"], "X : M": round(rep["x_per_m"], 3),
+                       "meets the criterion": bool(worst <= 0.08 and corr >= 0.8 and abs(rep["persistence_tss"] - real_persistence) <= 0.08),
                        "oracle TSS": round(rep["oracle"]["tss"], 2), "present-disk oracle TSS": round(rep["oracle_present"]["tss"], 2)})
 real_letters = real_flares["goes_class"].str[0]
-cycle_rows.insert(0, {"data": "real (published labels)", "flare-positive share": round(published.loc[published["timestamp"].dt.year >= 2011, "target"].mean(), 3),
+cycle_rows.insert(0, {"data": "real (published labels)", "flare-positive share": round(published.loc[real_years.between(2011, 2018), "target"].mean(), 3),
                       "24-h persistence TSS": round(real_persistence, 2), "M flares": int((real_letters == "M").sum()),
                       "X flares": int((real_letters == "X").sum()),
                       "X : M": round((real_letters == "X").sum() / (real_letters == "M").sum(), 3)})
-sim_yearly = pd.DataFrame(sim_yearly).loc[2011:2018]
-pd.DataFrame(cycle_rows).set_index("data")
+sim_yearly = pd.DataFrame(sim_yearly)
+cycle_table = pd.DataFrame(cycle_rows).set_index("data")
+n_meet = int(cycle_table["meets the criterion"].fillna(False).astype(bool).sum())
+glue("cycle_n_meet", f"{n_meet}", display=False)
+glue("cycle_n_seeds", f"{len(sim_yearly.columns)}", display=False)
+glue("cycle_seed0", "meets" if cycle_table.loc["simulated, seed 0", "meets the criterion"] else "does not meet", display=False)
+glue("cycle_year_sd", f"{sim_yearly.std(axis=1).loc[2011:2015].mean():.2f}", display=False)
+glue("cycle_mean_worst", f"{(sim_yearly.mean(axis=1) - real_yearly).abs().max():.3f}", display=False)
+glue("cycle_worst_year", f"{int((sim_yearly.mean(axis=1) - real_yearly).abs().idxmax())}", display=False)
+cycle_table
+
+# %% [markdown]
+# *Table 1.1: the real record (2011-2018) and six simulations of it: share of flare-positive instants, the
+# yearly check (largest difference from the real yearly fraction, correlation with it), 24-hour persistence,
+# distinct M and X flares, and the oracles.*
 
 # %%
-fig, ax = plt.subplots(1, 2, figsize=(12, 3.8))
+fig, ax = plt.subplots(1, 3, figsize=(16, 3.8))
 ax[0].plot(real_yearly.index, real_yearly.to_numpy(), "k-o", lw=2, label="real (published labels)")
-ax[0].plot(sim_yearly.index, sim_yearly.mean(axis=1), "-s", color="tab:orange", label="simulated, mean of 3 seeds")
+ax[0].plot(sim_yearly.index, sim_yearly.mean(axis=1), "-s", color="tab:orange", label="simulated, mean of 6 seeds")
 ax[0].fill_between(sim_yearly.index, sim_yearly.min(axis=1), sim_yearly.max(axis=1), color="tab:orange", alpha=0.25,
                    label="simulated, seed range")
 ax[0].set(xlabel="year", ylabel="flare-positive share of instants", title="Cycle 24: real and simulated")
-ax[0].legend(frameon=False)
-plot_class_distribution([parse_goes_class(c) for c in real_flares["goes_class"] if c[0] in "CMX"], ax=ax[1],
-                        label="real: distinct flares in the published labels")
-plot_class_distribution(sim_flares[0].to_numpy(), ax=ax[1], label="simulated 2011-2018, seed 0")
+ax[0].legend(frameon=False, fontsize=8)
+sim_hemi_mean = sum(sim_hemi) / len(sim_hemi)
+for h, colour in (("north", "tab:blue"), ("south", "tab:red")):
+    ax[1].plot(real_hemi.index, real_hemi[h], "-o", color=colour, lw=2, label=f"real, {h}")
+    ax[1].plot(sim_hemi_mean.index, sim_hemi_mean[h], "--s", color=colour, label=f"simulated, {h} (mean)")
+ax[1].set(xlabel="year", ylabel="share of instants", title="... by the hemisphere of the largest flare")
 ax[1].legend(frameon=False, fontsize=8)
+plot_class_distribution([parse_goes_class(c) for c in real_flares["goes_class"] if c[0] in "CMX"], ax=ax[2],
+                        label="real: distinct flares in the published labels")
+plot_class_distribution(sim_flares[0].to_numpy(), ax=ax[2], label="simulated 2011-2018, seed 0")
+ax[2].legend(frameon=False, fontsize=8)
 plt.tight_layout()
 plt.show()
-print("yearly correlation, real vs mean of the seeds:", round(float(np.corrcoef(real_yearly, sim_yearly.mean(axis=1))[0, 1]), 2),
-      "| largest yearly difference:", round(float((sim_yearly.mean(axis=1) - real_yearly).abs().max()), 3))
 
 # %% [markdown]
-# *Figure 1.6: left, the yearly share of flare-positive instants, real and simulated; right, the cumulative
-# peak-flux distribution of the >= C1.0 flares, real (distinct flares named in the published labels) and
-# simulated.* A smooth cycle cannot follow every year: the real 2014 owes its excess to a few exceptional regions,
-# and single simulated years scatter as much between seeds, because about a hundred regions make all the M
-# flares of eight years.
+# *Figure 1.6: left, the yearly share of flare-positive instants, real and simulated; middle, the same split by
+# the hemisphere of each window's largest flare; right, the cumulative peak-flux distribution of the >= C1.0
+# flares, real (distinct flares named in the published labels) and simulated.*
+#
+# Seed 0 {glue:text}`cycle_seed0` the criterion; {glue:text}`cycle_n_meet` of the {glue:text}`cycle_n_seeds`
+# seeds meet it. The mean of the seeds stays within {glue:text}`cycle_mean_worst` of the real fraction every year
+# (worst: {glue:text}`cycle_worst_year`), but a single simulated year scatters by about
+# {glue:text}`cycle_year_sd` (standard deviation over seeds, 2011-2015) because a couple of hundred regions make
+# all the M flares of eight years - as on the real Sun, whose record is one such draw. The hemispheres' profiles
+# are the fit's weak point: the fitted productive south begins only late in 2012, where the real south made most
+# of 2012's flare-positive instants, and the Gaussian tails of the profiles end the cycle too early (2017).
+#
+# How the simulated problem changed with this version of the simulator (measured by
+# `benchmarks/simulator_versions.py` on five seeds of each configuration; version 1 had one profile for the whole
+# Sun, R from overlapping broad kernels and delta spots that never dissolved):
+
+# %%
+versions_csv = Path("../benchmarks/results/simulator_versions.csv")
+if versions_csv.is_file():
+    versions = pd.read_csv(versions_csv)
+    display_cols = ["flare_positive_share", "oracle_tss", "present_disk_oracle_tss", "persistence_tss", "x_per_m"]
+    table = versions.groupby(["configuration", "simulator_version"])[display_cols].agg(["mean", "std"]).round(3)
+    display(table)
+else:
+    print(f"{versions_csv} not found: run benchmarks/simulator_versions.py")
+
+# %% [markdown]
+# *Table 1.2: the simulated data of each simulator version (rows: mean and standard deviation over five seeds).
+# The oracle is the ceiling of any forecast; the present-disk oracle the ceiling of a forecast from the regions
+# on the disk at the forecast time - the one a magnetogram-based model can approach.*
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -271,7 +341,7 @@ plt.show()
 # - The real magnetogram reads at 512 x 512 with a header geometry that matches its pixels.
 # - The published labels reproduce the paper's counts: 63,649 instances, about 1 flare instance for 6 no-flare ones.
 # - The simulator gives a data set labelled the same way, calibrated on the real image and on the real flare
-#   record (cycle, persistence, class ratio, as the table above measures), with a known ceiling.
+#   record (cycle per hemisphere, persistence, class ratio, as the tables above measure), with a known ceiling.
 #
 # ## What's next
 # Chapter 2 trains the full-disk AlexNet on this store with four-fold tri-monthly cross-validation.

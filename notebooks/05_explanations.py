@@ -93,7 +93,7 @@ from flarelib.explain.evaluation import (
     simulated_region_labels,
     simulator_truth,
 )
-from flarelib.explain.regions import split_probability
+from flarelib.explain.regions import match_components, split_probability
 from flarelib.io.download import fetch_reference
 from flarelib.io.geometry import disk_coverage
 from flarelib.model.checkpoint import model_from_checkpoint
@@ -447,8 +447,7 @@ if len(hit_rows) and sim is not None:
     labels, comp = split_probability(a, d[0], simulated_meta(sim, int(sim.times.searchsorted(r.timestamp)), xi.shape[-1]), r.flare_prob)
     flared = flaring_regions(catalog, [r.timestamp])[0]
     lab = simulated_region_labels(sim, r.timestamp, xi.shape[-1])
-    comp = comp.assign(simulator_regions=[sorted(set(np.unique(lab[labels == c])) - {0}) for c in comp["component"]],
-                       produced_M_or_X=[bool(set(np.unique(lab[labels == c])) & flared) for c in comp["component"]])
+    comp = match_components(labels, comp, lab, flared)
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 4.2))
     show_magnetogram(xi[0, 0].numpy(), centre, rad, ax=axes[0], title=f"{r.timestamp:%Y-%m-%d %H:%M}, p={r.flare_prob:.2f}")
     for rid in flared:

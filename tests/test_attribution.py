@@ -126,3 +126,19 @@ def test_gradcam_upsampling_is_bilinear_unless_asked(model, images):
     assert scale > 0 and np.abs(smooth - blocky).max() > 0.05 * scale
     with pytest.raises(ValueError, match="gradcam_interpolation"):
         explain(model, images[:1], methods=("gradcam",), gradcam_interpolation="area")
+
+
+def test_deep_shap_background_is_reduced_by_whole_blocks_only(tiny_store):  # noqa: F811
+    """The background is area-averaged like every model input; a size that does not divide the store's is refused
+    (it once averaged partial blocks and dropped the disk's rim)."""
+    from flarelib.data.store import open_store
+    from flarelib.errors import InputError
+    from flarelib.explain.attribution import deepshap_background
+
+    store = open_store(tiny_store)
+    full = deepshap_background(store, 1, 2)
+    half = deepshap_background(store, 1, 2, size_px=store.size_px // 2)
+    assert half.shape[-1] == store.size_px // 2
+    assert torch.allclose(half, torch.nn.functional.avg_pool2d(full, 2))
+    with pytest.raises(InputError, match="whole blocks"):
+        deepshap_background(store, 1, 2, size_px=store.size_px // 2 + 1)

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from flarelib.errors import InputError
 from flarelib.explain.attribution import explain, field_free_baseline, localisation, pointing
 from flarelib.explain.evaluation import (
     STRATA,
@@ -20,7 +21,7 @@ from flarelib.explain.evaluation import (
     simulator_truth,
     validation_predictions,
 )
-from flarelib.explain.regions import attribution_components
+from flarelib.explain.regions import attribution_components, match_components
 from flarelib.io.geometry import disk_mask
 from flarelib.io.magnetogram import ZERO_GAUSS_VALUE
 from flarelib.model.network import ModelConfig, build_model
@@ -208,6 +209,14 @@ def test_components_split_the_attribution_largest_first():
     assert list(t["component"]) == [1, 2] and t["share"].iloc[0] == pytest.approx(36 / 52, abs=0.02)
     assert 40 <= t["y_px"].iloc[0] <= 46 and labels[42, 22] == 1 and labels[11, 31] == 2
     assert attribution_components(np.zeros((S, S)), disk, RADIUS)[1].empty
+    truth = np.zeros((S, S), int)
+    truth[38:44, 18:24] = 7  # overlaps component 1
+    truth[44:48, 24:28] = 9  # overlaps component 1 too
+    truth[60:62, 60:62] = 3  # overlaps nothing
+    m = match_components(labels, t, truth, {9, 3})
+    assert m["true_regions"].tolist() == [[7, 9], []] and m["flared"].tolist() == [True, False]
+    with pytest.raises(InputError, match="differ in shape"):
+        match_components(labels, t, truth[:-1], set())
 
 
 def test_flaring_regions_in_the_window():

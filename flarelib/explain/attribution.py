@@ -283,6 +283,27 @@ def cascading_randomisation(model: FullDiskAlexNet, images: torch.Tensor, method
 
 
 # --------------------------------------------------------------------------- files
+def block_factor(from_px: int, to_px: int | None, what) -> int:
+    """How many pixels of a ``from_px`` image make one pixel of ``to_px`` (1: no reduction).
+
+    Raises
+    ------
+    InputError
+        ``to_px`` is larger than ``from_px`` or does not divide it: an image is reduced by whole blocks only (a
+        partial block would average pixels of two places, or drop a rim of the disk).
+    """
+    if not to_px or to_px == from_px:
+        return 1
+    if to_px > from_px or from_px % to_px:
+        raise InputError(f"{what}: images of {from_px} px cannot be reduced to {to_px} px by whole blocks")
+    return from_px // to_px
+
+
+def area_reduce(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Images (N, 1, S, S) reduced by averaging ``factor`` x ``factor`` blocks, as a wavelet-reduced JP2 is."""
+    return torch.nn.functional.avg_pool2d(x, factor) if factor > 1 else x
+
+
 def deepshap_background(store: Store, fold: int, n: int, size_px: int | None = None) -> torch.Tensor:
     """Deep SHAP background: ``n`` no-flare images of the training partitions of ``fold``, evenly spread in time.
 
@@ -292,15 +313,15 @@ def deepshap_background(store: Store, fold: int, n: int, size_px: int | None = N
     ------
     StoreError
         The training partitions hold no no-flare instance.
+    InputError
+        ``size_px`` does not divide the store's image size.
     """
+    factor = block_factor(store.size_px, size_px, store.path)
     idx = store.index[(store.index["target"] == 0) & store.index["partition"].isin(FOLDS.get(fold, (1, 2, 3, 4)))]
     if len(idx) == 0:
         raise StoreError(f"{store.path}: no no-flare training instance of fold {fold} for a Deep SHAP background")
     take = np.sort(idx.iloc[np.linspace(0, len(idx) - 1, n).astype(int)]["slot"].to_numpy())
-    x = torch.from_numpy(np.asarray(store.images[take]).astype(np.float32))[:, None]
-    if size_px and x.shape[-1] != size_px:
-        x = torch.nn.functional.avg_pool2d(x, x.shape[-1] // size_px)
-    return x
+    return area_reduce(torch.from_numpy(np.asarray(store.images[take]).astype(np.float32))[:, None], factor)
 
 
 def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanations"), background_store=None,

@@ -59,7 +59,9 @@ from .attribution import (
     _mean_abs_spearman,
     _randomise_layer,
     agreement,
+    area_reduce,
     attribution_copy,
+    block_factor,
     deepshap_background,
     explain,
     localisation,
@@ -257,17 +259,12 @@ def validation_predictions(model, store: Store, fold: int, size_px: int | None =
 
 
 def _factor(store: Store, size_px: int | None) -> int:
-    if not size_px or size_px == store.size_px:
-        return 1
-    if store.size_px % size_px:
-        raise InputError(f"{store.path}: store images of {store.size_px} px cannot be reduced to {size_px} px by whole blocks")
-    return store.size_px // size_px
+    return block_factor(store.size_px, size_px, store.path)
 
 
 def _images(store: Store, positions, size_px: int | None) -> torch.Tensor:
     x = torch.from_numpy(np.stack([store.image(int(i)) for i in positions]).astype(np.float32))[:, None]
-    k = _factor(store, size_px)
-    return torch.nn.functional.avg_pool2d(x, k) if k > 1 else x
+    return area_reduce(x, _factor(store, size_px))
 
 
 def _disk_geometry(store: Store, pos: int, k: int) -> tuple[tuple[float, float], float]:

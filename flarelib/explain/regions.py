@@ -24,7 +24,7 @@ from ..io.geometry import disk_coverage, disk_mask, pixel_to_stonyhurst
 from ..plots import plot_attribution, show_magnetogram
 from .attribution import METHODS, explain
 
-__all__ = ["attribution_components", "split_probability", "region_forecasts"]
+__all__ = ["attribution_components", "split_probability", "match_components", "region_forecasts"]
 
 
 def attribution_components(a: np.ndarray, disk: np.ndarray, radius_px: float, quantile: float = 0.97,
@@ -95,6 +95,34 @@ def split_probability(a: np.ndarray, disk: np.ndarray, meta, probability: float,
         lon, lat = pixel_to_stonyhurst(table["x_px"], table["y_px"], meta)
         table = table.assign(lon_deg=np.round(lon, 1), lat_deg=np.round(lat, 1), probability=probability * table["share"])
     return labels, table
+
+
+def match_components(labels: np.ndarray, table: pd.DataFrame, truth: np.ndarray, flaring) -> pd.DataFrame:
+    """The components of :func:`attribution_components` beside a ground-truth region image (e.g. the simulator's
+    :meth:`~flarelib.sim.simulator.Simulator.region_masks` at the same size).
+
+    Parameters
+    ----------
+    labels : (H, W) int
+        Component labels (0: none).
+    table : DataFrame
+        One row per component, with ``component``.
+    truth : (H, W) int
+        True region ids (0: none).
+    flaring : set of int
+        The ids of the regions that produced the flare(s) of interest.
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with ``true_regions`` (sorted ids the component overlaps) and ``flared`` (whether one of them is
+        in ``flaring``).
+    """
+    if labels.shape != truth.shape:
+        raise InputError(f"component labels {labels.shape} and true regions {truth.shape} differ in shape")
+    overlap = [sorted(int(v) for v in np.unique(truth[labels == c]) if v != 0) for c in table["component"]]
+    flaring = {int(v) for v in flaring}
+    return table.assign(true_regions=overlap, flared=[bool(set(o) & flaring) for o in overlap])
 
 
 def region_forecasts(checkpoint, paths, method: str = "ig", n_steps: int = 32, quantile: float = 0.97,
