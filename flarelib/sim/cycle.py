@@ -72,6 +72,7 @@ SYMMETRIC_B_MONTHS, SYMMETRIC_START_LAG_YEARS = 41.42, 0.756
 #: Weight of the north/south split against the whole-Sun fraction in :func:`fit_hemispheric_profiles`.
 SPLIT_WEIGHT = 0.5
 
+
 @dataclass(frozen=True)
 class Profile:
     """A Hathaway profile: start (decimal year), width ``b`` (months) and peak ``amplitude``."""
@@ -225,8 +226,7 @@ def fit_hemispheric_profiles(timestamps, target, latitude_deg, period: str = "Q"
     Returns
     -------
     dict
-        ``north`` and ``south``: each ``t0_year``, ``a``, ``b_months``, ``peak_year``, ``peak_lambda``; ``peak_total``:
-        the largest lambda_N + lambda_S (the normalisation of the activity).
+        ``north`` and ``south``: each ``t0_year``, ``a``, ``b_months``, ``peak_year``, ``peak_lambda``.
     """
     t = pd.to_datetime(pd.Series(timestamps)).reset_index(drop=True)
     pos = pd.Series(np.asarray(target, float))
@@ -236,8 +236,8 @@ def fit_hemispheric_profiles(timestamps, target, latitude_deg, period: str = "Q"
     north = (pos * (lat > 0)).groupby(per).mean().reindex(index).to_numpy()
     south = (pos * (lat <= 0)).groupby(per).mean().reindex(index).to_numpy()
 
-    def rates(p, g=grid):
-        return _hathaway(12.0 * (g - p[0]), p[1] * 1e-6, p[2]), _hathaway(12.0 * (g - p[3]), p[4] * 1e-6, p[5])
+    def rates(p):
+        return _hathaway(12.0 * (grid - p[0]), p[1] * 1e-6, p[2]), _hathaway(12.0 * (grid - p[3]), p[4] * 1e-6, p[5])
 
     def resid(p):
         ln, ls = rates(p)
@@ -252,6 +252,4 @@ def fit_hemispheric_profiles(timestamps, target, latitude_deg, period: str = "Q"
     fits = [least_squares(resid, [lo + dn, 5.0, b, lo + ds, 5.0, b], bounds=bounds)
             for dn in (-3.0, -2.0, -1.0) for ds in (-1.0, 0.0, 1.0) for b in (20.0, 40.0)]
     best = min(fits, key=lambda f: f.cost).x
-    fine = decimal_year(t.min())[0] + np.linspace(0, 30, 3000)
-    peak_total = float(np.max(sum(rates(best, fine))))
-    return {"north": _profile_summary(*best[:3]), "south": _profile_summary(*best[3:]), "peak_total": peak_total}
+    return {"north": _profile_summary(*best[:3]), "south": _profile_summary(*best[3:])}

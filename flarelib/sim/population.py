@@ -74,7 +74,8 @@ class RegionState:
     """Every region at some hours: arrays of shape (n_regions, n_times).
 
     ``amp``: the fraction of the region's flux that has emerged and not yet
-    decayed (0-1); ``camp``: how far its delta spot has developed (0-1);
+    decayed (0-1); ``camp``: how far its delta spot has developed (0-1; it
+    grows in over about a day and dissolves after its lifetime);
     ``lon``, ``lat``: Stonyhurst position of its centre (deg).
     """
 
@@ -151,7 +152,7 @@ class RegionPopulation:
         # complexity develops some time after emergence (new flux emerging into the region)
         t_complex = t_emerge + np.where(is_complex, rng.uniform(0.3, 1.5, n) * growth_d, np.inf)
         delta_angle = rng.uniform(0, 2 * np.pi, n)
-        delta_life = np.random.default_rng([p.seed, 7]).uniform(0.5, 1.5, n) * p.delta_life_days
+        delta_life = np.random.default_rng([p.seed, 7]).uniform(0.5, 1.5, n) * p.delta_life_days  # a stream of its own
         order = np.argsort(t_emerge, kind="stable")
         north = np.array([c.north_leading for c in cycles], float)
         t = pd.DataFrame({
@@ -175,13 +176,15 @@ class RegionPopulation:
         f22 = r.flux_mx / 1e22
         w_u, w_p = float(_umbra_sigma_deg(f22)), float(_penumbra_sigma_deg(f22))
         krng = np.random.default_rng([self.params.seed, 5, int(r.region_id)])
-        lead_u, lead_p, follow_u, follow_p = 0.045, 0.2, 0.025, 0.15  # flux shares of the umbrae and penumbrae
+        # flux shares of the umbrae and penumbrae, calibrated so that a simulated year's frames saturate (|B| >= 250 G at
+        # 512 px) as the real JP2 does, within a factor of 2 in area and blob count (tests)
+        lead_u, lead_p, follow_u, follow_p = 0.045, 0.2, 0.025, 0.15
         ks = [  # (x, y, signed fraction of the region's flux per polarity, sigma deg, delta?)
             (dx, dy, lead * lead_u, w_u, False), (dx, dy, lead * lead_p, w_p, False),  # leading umbra, penumbra
             (-dx, -dy, -lead * follow_u, w_u * 1.1, False), (-dx, -dy, -lead * follow_p, w_p * 1.1, False),  # following
         ]
-        # plage: the rest of each polarity's flux in small elements (~1e20 Mx, 0.45-0.8 deg) spread over an area that
-        # grows with the flux, so that plage stays at ~100 G whatever the region's size (real plage: 100-200 G)
+        # plage: the rest of each polarity's flux in small elements (2-4e20 Mx, 0.45-0.8 deg) spread over an area that
+        # grows with the flux, so that plage stays at 100-150 G whatever the region's size (real plage: 100-200 G)
         n_frag = int(round(20 * max(f22, 1.0) ** 0.7))
         for cx_, cy_, sign, share in ((dx, dy, lead, 1 - lead_u - lead_p), (-dx, -dy, -lead, 1 - follow_u - follow_p)):
             spread = 1.2 + 0.9 * f22**0.75
@@ -192,7 +195,7 @@ class RegionPopulation:
         if r.complexity > 0:
             # delta spot: an opposite-polarity umbra in contact with the leading umbra, inside a common penumbra (the
             # definition of a delta spot: umbrae of opposite polarity within 2 deg; Künzel 1960), closer and stronger
-            # as the complexity grows: 4-8 Mm apart, a kilogauss umbra with its own penumbra
+            # as the complexity grows: 4-7 Mm apart, a kilogauss umbra with its own penumbra
             d = DELTA_SEPARATION_DEG[0] + DELTA_SEPARATION_DEG[1] * (1.0 - r.complexity)
             ca, sa = math.cos(r.delta_angle), math.sin(r.delta_angle)
             ux, uy = dx + d * ca, dy + d * sa
