@@ -48,7 +48,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import gaussian_filter, maximum_filter, minimum_filter
 from scipy.signal import lfilter
+from scipy.special import erf
 
 from ..io.goes import format_goes_class, parse_goes_class
 from .population import RegionPopulation, RegionState
@@ -104,8 +106,6 @@ def patch_fields(kernels: dict, half_flux_mx: float, pixel_deg: float, phase=(0.
     (differences of error functions), and are separable, so the patch is a
     product of two small matrices.
     """
-    from scipy.special import erf
-
     x, y, sig = kernels["x"], kernels["y"], kernels["sigma"]
     peak = half_flux_mx * kernels["frac"] / (2 * math.pi * sig**2 * (MM_PER_DEG * 1e8) ** 2)  # G
 
@@ -138,8 +138,6 @@ def schrijver_r_of_amplitude(field_g: np.ndarray, pixel_deg: float, amps: np.nda
     R(a) = a * sum over those pixels of (Gaussian * |B|): one sort gives every
     amplitude.
     """
-    from scipy.ndimage import gaussian_filter, maximum_filter, minimum_filter
-
     strength = np.minimum(maximum_filter(field_g, 3, mode="constant"), -minimum_filter(field_g, 3, mode="constant"))
     sigma_px = SCHRIJVER_FWHM_MM / (2 * math.sqrt(2 * math.log(2))) / (MM_PER_DEG * pixel_deg)
     spread = gaussian_filter(np.abs(field_g), sigma_px, mode="constant", truncate=3.0)
