@@ -118,7 +118,7 @@ def patch_fields(kernels: dict, half_flux_mx: float, pixel_deg: float, phase=(0.
         return np.diff(erf(z), axis=0) * (sig * math.sqrt(math.pi / 2))[None, :] / pixel_deg
 
     gx = mean_over_pixels(x, edges(x))
-    ex = edges(y) + (phase[0] - phase[1]) * pixel_deg
+    ex = edges(y) + (phase[0] - phase[1]) * pixel_deg  # edges() places the grid by phase[0]; the y grid by phase[1]
     gy = mean_over_pixels(y, ex)
     d = kernels["delta"]
     base = gy[:, ~d] @ (peak[~d, None] * gx[:, ~d].T)
