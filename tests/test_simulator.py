@@ -289,6 +289,11 @@ def test_cli_simulate_store_report(tmp_path):
                 tmp_path / "s", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "oracle TSS" in r.stdout and "partition 4" in r.stdout
+    from flarelib.sim.simulator import SIMULATOR_VERSION
+
+    report = json.loads((tmp_path / "s" / "report.json").read_text())
+    store = json.loads((tmp_path / "s" / "store.json").read_text())
+    assert report["simulator_version"] == store["simulator_version"] == SIMULATOR_VERSION
 
 
 def test_disk_scores_weigh_the_visible_regions_by_size_and_delta_spots(year_sim):

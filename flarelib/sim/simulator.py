@@ -318,7 +318,8 @@ def simulate_to_store(config: SimConfig, out: str | Path, workers: int | None = 
 
 
 def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame) -> dict:
-    """FL:NF ratio, counts per partition and the oracle's skill on the indexed instants."""
+    """FL:NF ratio, counts per partition and the oracle's skill on the indexed instants, with the simulator's version
+    (``benchmarks/simulator_versions.py`` measures how these change from one version to the next)."""
 
     y = index["target"].to_numpy()
     o = oracle.set_index("timestamp").loc[index["timestamp"]]
@@ -335,6 +336,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
     except InputError:  # a cadence that does not divide 24 h: no previous windows
         pers_tss = None
     return {
+        "simulator_version": SIMULATOR_VERSION,
         "n_frames": int(len(index)),
         "FL": fl,
         "NF": nf,
