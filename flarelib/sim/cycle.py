@@ -55,8 +55,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, minimize_scalar
 
-__all__ = ["Profile", "SolarCycle", "CYCLES", "cycle_activity", "sporer_latitude_deg", "fit_cycle_profile",
-           "fit_hemispheric_profiles", "HATHAWAY_C", "YEAR_D"]
+__all__ = ["Profile", "SolarCycle", "CYCLES", "cycle_activity", "sporer_latitude_deg", "positive_fractions",
+           "fit_cycle_profile", "fit_hemispheric_profiles", "HATHAWAY_C", "YEAR_D"]
 
 #: Shape constant of the Hathaway, Wilson & Reichmann (1994) profile.
 HATHAWAY_C = 0.71
@@ -66,9 +66,10 @@ YEAR_D = 365.2422
 SPORER_START_DEG, SPORER_EFOLD_MONTHS = 28.0, 90.0
 #: Spread of the emergence latitudes about the centroid (deg): about half the width of a butterfly wing.
 SPORER_SPREAD_DEG = 6.0
-#: Cycles other than 24: the width of cycle 24's whole-Sun profile (months) and how long after the cycle's minimum the
-#: profile starts (years; 2009.716 - 2008.96).
-SYMMETRIC_B_MONTHS, SYMMETRIC_START_LAG_YEARS = 41.42, 0.756
+#: Cycle 24's minimum (SILSO) and its whole-Sun profile fitted to the published labels (:func:`fit_cycle_profile`:
+#: t0 2009.716, b 41.42 months, peak lambda 0.3095 - the unit of activity); other cycles take its shape.
+CYCLE24_MINIMUM_YEAR = 2008.96
+CYCLE24_SPOTS_T0_YEAR, CYCLE24_SPOTS_B_MONTHS = 2009.716, 41.42
 #: Weight of the north/south split against the whole-Sun fraction in :func:`fit_hemispheric_profiles`.
 SPLIT_WEIGHT = 0.5
 
@@ -117,19 +118,20 @@ class SolarCycle:
 
     @classmethod
     def scaled(cls, number: int, minimum_year: float, max_sunspot_number: float, north_leading: int) -> SolarCycle:
-        """A cycle of cycle 24's shape from its minimum, scaled by its maximum sunspot number against cycle 24's."""
-        return cls(number, minimum_year, Profile(minimum_year + SYMMETRIC_START_LAG_YEARS, SYMMETRIC_B_MONTHS,
-                                                 max_sunspot_number / 116.4), north_leading)
+        """A cycle of cycle 24's whole-Sun shape from its minimum, scaled by its maximum sunspot number against cycle
+        24's; its productive regions emerge in both hemispheres alike."""
+        lag = CYCLE24_SPOTS_T0_YEAR - CYCLE24_MINIMUM_YEAR
+        return cls(number, minimum_year, Profile(minimum_year + lag, CYCLE24_SPOTS_B_MONTHS, max_sunspot_number / 116.4),
+                   north_leading)
 
 
-#: Cycle 24 fitted to the published labels: the whole-Sun profile (:func:`fit_cycle_profile`: t0 2009.716, b 41.42
-#: months, peak lambda 0.3095, the unit) and the hemispheres' (:func:`fit_hemispheric_profiles`: peak lambdas
-#: 0.2384 and 0.3855 over 0.3095). The others scaled from their minima (SILSO: 1986.7, 1996.6, 2008.96, 2019.96) by
-#: their smoothed maxima (212.5, 180.3, 116.4, 160.9).
+#: Cycle 24 fitted to the published labels: the whole-Sun profile (the unit) and the hemispheres'
+#: (:func:`fit_hemispheric_profiles`: peak lambdas 0.2384 and 0.3855 over 0.3095). The others scaled from their minima
+#: (SILSO: 1986.7, 1996.6, 2019.96) by their smoothed maxima (212.5, 180.3, 160.9; cycle 24: 116.4).
 CYCLES = (
     SolarCycle.scaled(22, 1986.7, 212.5, -1),
     SolarCycle.scaled(23, 1996.6, 180.3, +1),
-    SolarCycle(24, 2008.96, Profile(2009.716, 41.42, 1.0), -1,
+    SolarCycle(24, CYCLE24_MINIMUM_YEAR, Profile(CYCLE24_SPOTS_T0_YEAR, CYCLE24_SPOTS_B_MONTHS, 1.0), -1,
                (Profile(2010.323, 19.93, 0.7703), Profile(2012.881, 17.61, 1.2456))),
     SolarCycle.scaled(25, 2019.96, 160.9, +1),
 )
@@ -172,13 +174,24 @@ def sporer_latitude_deg(months_since_minimum) -> np.ndarray:
     return SPORER_START_DEG * np.exp(-np.clip(np.asarray(months_since_minimum, float), 0, None) / SPORER_EFOLD_MONTHS)
 
 
-def _period_grid(t: pd.Series, period: str):
-    """Periods of the timestamps ``t`` and, per period, 60 decimal years spread evenly through it."""
+def positive_fractions(timestamps, target, latitude_deg=None, period: str = "Q") -> pd.DataFrame:
+    """Share of flare-positive instants per period (``total``) and, given the latitude of each window's largest flare,
+    its northern and southern parts (``north``: latitude > 0, ``south``: the rest); indexed by period, in order."""
+    t = pd.to_datetime(pd.Series(timestamps)).reset_index(drop=True)
+    pos = pd.Series(np.asarray(target, float))
     per = t.dt.to_period(period)
-    index = per.drop_duplicates().sort_values()
-    starts = decimal_year(pd.PeriodIndex(index).to_timestamp(how="start"))
-    ends = decimal_year(pd.PeriodIndex(index).to_timestamp(how="end"))
-    return per, index, starts[:, None] + (ends - starts)[:, None] * (np.arange(60) + 0.5)[None, :] / 60.0
+    out = {"total": pos}
+    if latitude_deg is not None:
+        lat = pd.Series(np.asarray(latitude_deg, float))
+        out.update(north=pos * (lat > 0), south=pos * (lat <= 0))
+    return pd.DataFrame(out).groupby(per).mean().sort_index()
+
+
+def _period_grid(periods: pd.PeriodIndex) -> np.ndarray:
+    """Per period, 60 decimal years spread evenly through it."""
+    starts = decimal_year(periods.to_timestamp(how="start"))
+    ends = decimal_year(periods.to_timestamp(how="end"))
+    return starts[:, None] + (ends - starts)[:, None] * (np.arange(60) + 0.5)[None, :] / 60.0
 
 
 def fit_cycle_profile(timestamps, target, period: str = "Q") -> dict:
@@ -194,14 +207,14 @@ def fit_cycle_profile(timestamps, target, period: str = "Q") -> dict:
     dict
         ``t0_year``, ``a``, ``b_months``, ``peak_year``, ``peak_lambda``.
     """
-    t = pd.to_datetime(pd.Series(timestamps)).reset_index(drop=True)
-    per, index, grid = _period_grid(t, period)
-    frac = pd.Series(np.asarray(target, float)).groupby(per).mean().reindex(index).to_numpy()
+    fractions = positive_fractions(timestamps, target, period=period)
+    grid = _period_grid(fractions.index)
+    frac = fractions["total"].to_numpy()
 
     def resid(p):
         return (1 - np.exp(-_hathaway(12.0 * (grid - p[0]), p[1] * 1e-6, p[2]))).mean(axis=1) - frac
 
-    lo = float(decimal_year(t.min())[0])
+    lo = float(decimal_year(pd.to_datetime(pd.Series(timestamps)).min())[0])
     fit = least_squares(resid, [lo - 1.5, 5.0, 45.0], bounds=([lo - 15, 0, 10], [lo + 5, 1e4, 200]))
     return _profile_summary(*fit.x)
 
@@ -228,13 +241,9 @@ def fit_hemispheric_profiles(timestamps, target, latitude_deg, period: str = "Q"
     dict
         ``north`` and ``south``: each ``t0_year``, ``a``, ``b_months``, ``peak_year``, ``peak_lambda``.
     """
-    t = pd.to_datetime(pd.Series(timestamps)).reset_index(drop=True)
-    pos = pd.Series(np.asarray(target, float))
-    lat = pd.Series(np.asarray(latitude_deg, float))
-    per, index, grid = _period_grid(t, period)
-    frac = pos.groupby(per).mean().reindex(index).to_numpy()
-    north = (pos * (lat > 0)).groupby(per).mean().reindex(index).to_numpy()
-    south = (pos * (lat <= 0)).groupby(per).mean().reindex(index).to_numpy()
+    fractions = positive_fractions(timestamps, target, latitude_deg, period)
+    grid = _period_grid(fractions.index)
+    frac, north, south = (fractions[c].to_numpy() for c in ("total", "north", "south"))
 
     def rates(p):
         return _hathaway(12.0 * (grid - p[0]), p[1] * 1e-6, p[2]), _hathaway(12.0 * (grid - p[3]), p[4] * 1e-6, p[5])
@@ -247,7 +256,7 @@ def fit_hemispheric_profiles(timestamps, target, latitude_deg, period: str = "Q"
         return np.concatenate([pr.mean(axis=1) - frac, split_weight * ((pr * share).mean(axis=1) - north),
                                split_weight * ((pr * (1 - share)).mean(axis=1) - south)])
 
-    lo = float(decimal_year(t.min())[0])
+    lo = float(decimal_year(pd.to_datetime(pd.Series(timestamps)).min())[0])
     bounds = ([lo - 15, 0, 8] * 2, [lo + 5, 1e5, 200] * 2)
     fits = [least_squares(resid, [lo + dn, 5.0, b, lo + ds, 5.0, b], bounds=bounds)
             for dn in (-3.0, -2.0, -1.0) for ds in (-1.0, 0.0, 1.0) for b in (20.0, 40.0)]

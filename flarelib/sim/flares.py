@@ -53,7 +53,7 @@ from scipy.signal import lfilter
 from scipy.special import erf
 
 from ..io.goes import format_goes_class, parse_goes_class
-from .population import RegionPopulation, RegionState
+from .population import RegionPopulation, RegionState, peak_field_gauss
 
 __all__ = ["FlareParams", "FlareProcess", "C1_WM2", "M1_WM2", "PIXEL_512_DEG", "CHUNK_H", "patch_fields", "schrijver_r_of_amplitude",
            "pil_flux_table", "interpolate_r"]
@@ -107,7 +107,7 @@ def patch_fields(kernels: dict, half_flux_mx: float, pixel_deg: float, phase=(0.
     product of two small matrices.
     """
     x, y, sig = kernels["x"], kernels["y"], kernels["sigma"]
-    peak = half_flux_mx * kernels["frac"] / (2 * math.pi * sig**2 * (MM_PER_DEG * 1e8) ** 2)  # G
+    peak = peak_field_gauss(half_flux_mx * kernels["frac"], sig)  # G
 
     def edges(c):
         lo, hi = np.min(c - 4 * sig), np.max(c + 4 * sig)

@@ -91,12 +91,13 @@ def peak_field_gauss(flux_mx, sigma_deg):
 
 
 def _umbra_sigma_deg(f22):
-    """Gaussian width (deg) of a spot's umbra: 0.16 deg (2 Mm) for a 1e22 Mx region, growing slowly with flux."""
+    """Gaussian width (deg) of a spot's umbra: 0.135 deg (1.6 Mm) for a 1e22 Mx region, growing slowly with flux."""
     return 0.10 + 0.035 * np.sqrt(f22)
 
 
 def _penumbra_sigma_deg(f22):
-    """Width (deg) of a spot with its penumbra and moat: 0.6-1.4 deg from small to very large regions."""
+    """Width (deg) of a spot with its penumbra and moat: 0.7 deg for a 1e21 Mx region, 1.1 deg for 1e22 Mx, 3 deg for
+    the largest (1.5e23 Mx)."""
     return 0.62 + 0.46 * f22**0.6
 
 
@@ -120,7 +121,8 @@ class RegionPopulation:
 
     # ------------------------------------------------------------------ drawing
     def emergence_rate_per_day(self, days_from_t0: np.ndarray) -> np.ndarray:
-        """Expected new regions per day at these days, per cycle and hemisphere: shape (n_days, n_cycles, 2)."""
+        """Expected new regions per day at these days, per cycle, hemisphere and population: shape (n_days, n_cycles,
+        2, 2) (:meth:`~flarelib.sim.cycle.SolarCycle.activity`)."""
         times = self.t0 + pd.to_timedelta(np.asarray(days_from_t0, float), unit="D")
         return self.params.emergence_per_day * self.params.activity * cycle_activity(times, self.params.productive_share)
 
