@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--profile", choices=["paper", "offline"], default="offline")
+    ap.add_argument("--profile", choices=["paper", "offline", "ratenet"], default="offline")
     ap.add_argument("--label", default="", help="name of this configuration in the table")
     ap.add_argument("--work", default=str(ROOT / "runs" / "seeds"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "seeds.csv"))

@@ -60,10 +60,11 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_baseline(args) -> int:
-    if args.kind == "image-features":
+    if args.kind in ("image-features", "image-r"):
         if not args.store:
-            raise InputError("--store: image-features measures the magnetograms of a store; give one")
-        bf = baselines.image_features(open_store(args.store), progress=not args.quiet)
+            raise InputError(f"--store: {args.kind} measures the magnetograms of a store; give one")
+        make = baselines.image_features if args.kind == "image-features" else baselines.image_r
+        bf = make(open_store(args.store), progress=not args.quiet)
     else:
         if args.labels:
             index = pd.concat([read_index(p) for p in args.labels], ignore_index=True)
@@ -202,8 +203,9 @@ def add_commands(sub) -> None:
     s.add_argument("--store", required=True)
     s.add_argument("--out", required=True, help="run folder (fold{k}/ with checkpoints, log, predictions)")
     s.add_argument("--fold", default="all", choices=["1", "2", "3", "4", "all"])
-    s.add_argument("--profile", choices=["paper", "offline"], default="offline",
-                   help="paper: the authors' recipe (ImageNet convolutions, SGD); offline: random init with documented deviations")
+    s.add_argument("--profile", choices=["paper", "offline", "ratenet"], default="offline",
+                   help="paper: the authors' recipe (ImageNet convolutions, SGD); offline: random init with documented deviations; "
+                        "ratenet: FlareRateNet at full resolution (the CPU headline model)")
     add_dataclass_options(s, TrainConfig, _TRAIN_SKIP)
     add_dataclass_options(s, ModelConfig, help_prefix="model.")
     s.add_argument("--resume", action="store_true", help="continue from fold{k}/last.pt")
@@ -222,7 +224,7 @@ def add_commands(sub) -> None:
     s = sub.add_parser("baseline", help="free baselines scored like the model: climatology, persistence, graded persistence, image features")
     s.add_argument("kind", choices=baselines.BASELINES)
     s.add_argument("--labels", nargs="+", help="label index files (ours or the published Fold*_val.csv)")
-    s.add_argument("--store", help="image store (image-features; or the labels of its index)")
+    s.add_argument("--store", help="image store (image-features, image-r; or the labels of its index)")
     s.add_argument("--quiet", action="store_true")
     _add_uncertainty(s)
     s.set_defaults(func=_cmd_baseline)

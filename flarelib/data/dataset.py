@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from .store import Store
 
-__all__ = ["StoreDataset", "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
+__all__ = ["StoreDataset", "ConcatStoreDataset", "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
 
 AUG_NONE, AUG_HFLIP, AUG_VFLIP, AUG_ROT = 0, 1, 2, 3
 
@@ -77,6 +77,46 @@ class StoreDataset(torch.utils.data.Dataset):
         if f > 1:
             return F.avg_pool2d(x.float(), f)
         return x.to(dtype)
+
+    def __getitem__(self, i: int):
+        return self.images(np.array([i]))[0], int(self.targets[i])
+
+
+class ConcatStoreDataset(torch.utils.data.Dataset):
+    """Several :class:`StoreDataset` (for example independent simulated Suns) read as one.
+
+    Parameters
+    ----------
+    parts : sequence of StoreDataset
+        Of one image size.
+    """
+
+    def __init__(self, parts) -> None:
+        self.parts = list(parts)
+        if not self.parts:
+            raise InputError("ConcatStoreDataset: no datasets to join")
+        sizes = {p.image_size for p in self.parts}
+        if len(sizes) > 1:
+            raise InputError(f"ConcatStoreDataset: datasets of different image sizes {sorted(sizes)}")
+        self.image_size = sizes.pop()
+        self.targets = np.concatenate([p.targets for p in self.parts])
+        self._starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def images(self, positions: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """As :meth:`StoreDataset.images`, over the joined positions (in the order given)."""
+        positions = np.asarray(positions)
+        which = np.searchsorted(self._starts, positions, side="right") - 1
+        out = None
+        for k in np.unique(which):
+            sel = np.flatnonzero(which == k)
+            x = self.parts[k].images(positions[sel] - self._starts[k], dtype)
+            if out is None:
+                out = torch.empty((len(positions), *x.shape[1:]), dtype=x.dtype)
+            out[torch.from_numpy(sel)] = x
+        return out
 
     def __getitem__(self, i: int):
         return self.images(np.array([i]))[0], int(self.targets[i])

@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""The headline network measured: FlareRateNet trained on independent simulated Suns, scored on the book's Sun.
+
+On the book's 512 px store (``--store``, simulated), this script
+
+1. measures the **resolution ladder**: Schrijver's R measured on the images reduced to 64, 128, 256 and 512 px,
+   with flux and strong-field area, in a logistic regression fitted on the training folds; beside it the free
+   baselines (24-h persistence, graded persistence, the flux + strong-field-area regression) and the oracles;
+2. simulates ``--train-seeds`` further Suns of the same configuration (other seeds: independent data), trains
+   one :class:`~flarelib.model.network.FlareRateNet` per ``--model-seeds`` on them
+   (:func:`~flarelib.model.training.train_independent`: the book's Sun is never trained on, final epoch
+   reported) and scores it on the book Sun's four folds;
+3. writes ``benchmarks/results/ratenet_ladder.csv`` (one row per forecast: fold-mean TSS and HSS with 95 %
+   block-bootstrap intervals, AUC, BSS), ``ratenet_epochs.csv`` (per model seed, epoch and fold: loss, TSS, AUC,
+   BSS, share forecast "flare") and appends the per-fold rows to ``seeds.csv`` (with the store's fingerprint).
+
+Example (about 25 minutes on 2 cores)::
+
+    python benchmarks/ratenet_study.py --store runs/book512/data --train-seeds 1 2 3 --model-seeds 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from flarelib.data.store import open_store  # noqa: E402
+from flarelib.errors import InputError  # noqa: E402
+from flarelib.model.training import TrainConfig, train_independent  # noqa: E402
+from flarelib.sim.simulator import SimConfig, simulate_to_store  # noqa: E402
+from flarelib.verify import baselines  # noqa: E402
+from flarelib.verify.evaluation import read_predictions, score_table  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def ladder(store, sizes, n_boot: int) -> pd.DataFrame:
+    idx = store.index
+    fc = {"24-h persistence": baselines.persistence(idx), "graded persistence": baselines.graded_persistence(idx)}
+    for size in sizes:
+        t0 = time.perf_counter()
+        feats = baselines.store_r_features(store, progress=False, size_px=size)
+        fc[f"image R + flux + area, {size} px"] = baselines.image_r(store, features=feats)
+        fc[f"image R alone, {size} px"] = baselines.image_r(store, features=feats, columns=("log_r",))
+        fc[f"flux + area, {size} px"] = baselines.image_r(store, features=feats, columns=("unsigned_flux", "strong_area"))
+        print(f"ladder {size} px: {time.perf_counter() - t0:.0f} s", flush=True)
+    oracle = pd.read_csv(store.path / "oracle.csv", parse_dates=["timestamp"]).set_index("timestamp")
+    for col, name in (("p_oracle", "oracle"), ("p_present", "present-disk oracle")):
+        if col in oracle:
+            fc[name] = baselines.from_scores(name, idx, oracle[col])
+    return score_table({k: (v.frames, v.thresholds) for k, v in fc.items()}, n_boot=n_boot)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", required=True, help="the book's simulated 512 px store")
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
+    ap.add_argument("--n-boot", type=int, default=500)
+    ap.add_argument("--work", default=str(ROOT / "runs" / "ratenet"))
+    ap.add_argument("--skip-ladder", action="store_true")
+    args = ap.parse_args(argv)
+    store = open_store(args.store)
+    made = json.loads((store.path / "inputs.json").read_text())
+    if "simulator" not in made:
+        raise InputError(f"{args.store}: not a simulated store (independent Suns need the simulator's configuration)")
+    fp = store.fingerprint[:16]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.skip_ladder:
+        tab = ladder(store, args.sizes, args.n_boot)
+        tab.insert(0, "store", fp)
+        tab.to_csv(RESULTS / "ratenet_ladder.csv", index=False)
+        print(tab[["forecast", "tss", "tss_lo", "tss_hi", "auc"]].round(3).to_string(index=False), flush=True)
+    work = Path(args.work)
+    sim = SimConfig(**made["simulator"])
+    suns = []
+    for s in args.train_seeds:
+        t0 = time.perf_counter()
+        suns.append(simulate_to_store(replace(sim, seed=s), work / f"sun{s}", progress=False))
+        print(f"training Sun seed {s}: {time.perf_counter() - t0:.0f} s", flush=True)
+    epochs, rows, model_rows = [], [], []
+    for seed in args.model_seeds:
+        cfg = TrainConfig.ratenet(seed=seed, epochs=args.epochs)
+        t0 = time.perf_counter()
+        res = train_independent(suns, store.path, cfg, work / f"model{seed}", overwrite=True, progress=False)
+        wall = time.perf_counter() - t0
+        for r in res:
+            epochs.append(r.log.assign(model_seed=seed))
+            rep = r.log[r.log["epoch"] == r.reported_epoch].iloc[0]
+            rows.append({"configuration": f"ratenet, trained on {len(suns)} independent Suns, {args.epochs} epochs, 512 px",
+                         "store": fp, "seed": seed, "fold": r.fold, "epochs": args.epochs, "tss": rep["val_tss"], "hss": rep["val_hss"],
+                         "forecast_positive": rep["val_forecast_positive"], "collapsed": r.collapsed, "wall_s_all_folds": round(wall, 1),
+                         "auc": rep["val_auc"], "bss": rep["val_bss"]})
+        frames = [read_predictions(work / f"model{seed}" / f"fold{k}" / "predictions.csv") for k in (1, 2, 3, 4)]
+        t = score_table({f"FlareRateNet, model seed {seed}": (frames, [0.5] * 4)}, n_boot=args.n_boot)
+        model_rows.append(t)
+        print(t[["forecast", "tss", "tss_lo", "tss_hi", "auc", "bss"]].round(3).to_string(index=False), f"({wall:.0f} s)", flush=True)
+    pd.concat(epochs, ignore_index=True).assign(store=fp).to_csv(RESULTS / "ratenet_epochs.csv", index=False)
+    pd.concat(model_rows, ignore_index=True).assign(store=fp).to_csv(RESULTS / "ratenet_models.csv", index=False)
+    new = pd.DataFrame(rows)
+    out = RESULTS / "seeds.csv"
+    old = pd.read_csv(out) if out.is_file() else pd.DataFrame()
+    if len(old):
+        key = ["configuration", "store", "seed"]
+        old = old[~old.set_index(key).index.isin(new.set_index(key).index)]
+    pd.concat([old, new], ignore_index=True).to_csv(out, index=False)
+    print(new.groupby("seed")[["tss", "auc"]].mean().round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

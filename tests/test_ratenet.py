@@ -1,0 +1,100 @@
+"""FlareRateNet: the rate-map network, its Schrijver stem and disk, and its training profile; the image-R baseline."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from flarelib.errors import InputError
+from flarelib.io.magnetogram import ZERO_GAUSS_VALUE
+from flarelib.model.checkpoint import model_from_checkpoint
+from flarelib.model.network import FlareRateNet, ModelConfig, SchrijverStem, build_model
+from flarelib.model.training import TrainConfig, store_disk_fraction, train_fold
+from flarelib.sim.simulator import SimConfig, simulate_to_store
+from flarelib.verify.baselines import schrijver_r
+
+
+def _bytes(gauss: np.ndarray) -> torch.Tensor:
+    """Gauss to the 8-bit scale (+/-250 G), as a (1, 1, S, S) uint8 tensor."""
+    u8 = np.floor(255.9999 * (np.clip(gauss, -250, 250) + 250) / 500).astype(np.uint8)
+    return torch.from_numpy(u8)[None, None]
+
+
+def test_logits_are_the_log_probabilities_of_the_summed_rates():
+    torch.manual_seed(0)
+    net = FlareRateNet(width=4, stem="schrijver").eval()
+    x = torch.randint(0, 256, (3, 1, 128, 128), dtype=torch.uint8)
+    logits = net(x)
+    assert logits.shape == (3, 2)
+    # exact log-probabilities: they need no normalising
+    assert torch.allclose(logits.exp().sum(1), torch.ones(3), atol=1e-5)
+    rates = net.rate_map(x)
+    assert rates.shape == (3, 1, 4, 4) and (rates > 0).all()
+    p = net.predict_proba(x)
+    assert torch.allclose(p, 1 - torch.exp(-rates.sum((1, 2, 3))), atol=1e-5)
+
+
+def test_starts_at_the_base_rate():
+    net = FlareRateNet(width=4, stem="learned", base_rate=0.25).eval()
+    p = net.predict_proba(torch.full((2, 1, 512, 512), 128, dtype=torch.uint8))
+    # 256 cells of rate -log(0.75)/200 each: a little above the base rate on a 512 px image, never near 0 or 1
+    assert ((p > 0.2) & (p < 0.45)).all()
+
+
+def test_the_stem_finds_a_strong_field_inversion_line_and_only_on_the_disk():
+    g = np.zeros((64, 64))
+    g[30:33, 20] = 1000.0   # umbra of positive field ...
+    g[30:33, 21] = -1000.0  # ... next to one of negative field: an inversion line
+    g[10:13, 40] = 1000.0   # a lone umbra: strong field, no inversion line
+    f = SchrijverStem()(_bytes(g))
+    assert f.shape == (1, SchrijverStem.channels, 16, 16)
+    pil_max = f[0, 5]
+    assert pil_max[7, 5] > 0.9 and pil_max[2, 10] < 0.01
+    # the sky reads as saturated negative field (byte 0): the disk mask blanks it to 0 G
+    net = FlareRateNet(width=4, stem="schrijver", disk=(0.5, 0.5, 0.3))
+    sky = torch.zeros((1, 1, 64, 64), dtype=torch.uint8)
+    blank = net.blank_sky(sky)
+    assert blank[0, 0, 0, 0] == ZERO_GAUSS_VALUE and blank[0, 0, 32, 32] == 0
+    # strong negative area in the corner cell (sky only): 0 once blanked, full before
+    assert SchrijverStem()(blank)[0, 3, 0, 0] < 0.01 and SchrijverStem()(sky)[0, 3, 0, 0] > 0.9
+
+
+def test_build_model_dispatches_and_refuses_bad_options():
+    assert isinstance(build_model(ModelConfig(arch="ratenet", width=4)), FlareRateNet)
+    with pytest.raises(InputError, match="arch"):
+        build_model(ModelConfig(arch="resnet"))
+    with pytest.raises(InputError, match="stem"):
+        build_model(ModelConfig(arch="ratenet", stem="magic"))
+    with pytest.raises(InputError, match="weights"):
+        build_model(ModelConfig(arch="ratenet", weights="imagenet"))
+    assert ModelConfig(disk=[0.5, 0.5, 0.4]).disk == (0.5, 0.5, 0.4)
+
+
+def test_schrijver_r_needs_opposite_strong_polarities_side_by_side():
+    disk = (32.0, 32.0, 30.0)
+    g = np.zeros((64, 64))
+    g[30:33, 20] = 1000.0
+    lone = schrijver_r(_bytes(g)[0, 0].numpy(), disk)
+    g[30:33, 21] = -1000.0
+    pair = schrijver_r(_bytes(g)[0, 0].numpy(), disk)
+    g2 = np.zeros((64, 64))
+    g2[30:33, 20], g2[30:33, 26] = 1000.0, -1000.0  # the same umbrae 6 px apart: no inversion line
+    apart = schrijver_r(_bytes(g2)[0, 0].numpy(), disk)
+    assert lone == 0 and apart == 0 and pair > 1e18
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("store") / "sim"
+    return simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=128, seed=3), out, workers=1,
+                             progress=False)
+
+
+def test_the_ratenet_profile_trains_records_its_disk_and_reloads(store, tmp_path):
+    cfg = TrainConfig.ratenet(epochs=1, batch_size=8, max_batches_per_epoch=3, threads=1,
+                              model=ModelConfig(arch="ratenet", stem="schrijver", width=4))
+    assert cfg.cpu_bf16 and not cfg.augment and cfg.deviations_from_paper()["model.arch"] == ("alexnet", "ratenet")
+    train_fold(store, 3, cfg, tmp_path, progress=False)
+    model, meta = model_from_checkpoint(tmp_path / "fold3" / "model.pt")
+    assert isinstance(model, FlareRateNet) and meta.model.disk == store_disk_fraction(__import__("flarelib").data.store.open_store(store))
+    pred = pd.read_csv(tmp_path / "fold3" / "predictions.csv")
+    assert pred["flare_prob"].between(0, 1).all() and pred["flare_prob"].nunique() > 1
