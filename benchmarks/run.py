@@ -279,6 +279,53 @@ def cpu_mixed_precision():
     return rows
 
 
+@bench
+def architectures():
+    """Training images/s of FlareRateNet (the headline network) and FullDiskAlexNet at 128, 256 and 512 px on this CPU.
+
+    One training step (forward, backward, AdamW) on a batch of 32 uint8 images, fp32 and bf16 + channels_last,
+    median of 3 rounds; the loader is not included (``training`` measures it with the loader).
+    """
+    import statistics
+
+    import torch
+    import torch.nn.functional as F
+
+    from flarelib.model.network import ModelConfig, build_model
+
+    nets = {"FlareRateNet (Schrijver stem, width 16)": ModelConfig(arch="ratenet", stem="schrijver", width=16, disk=(0.5, 0.5, 0.38)),
+            "FullDiskAlexNet (gap head)": ModelConfig(init="kaiming", input_scaling="centered", head="gap")}
+    rows = []
+    for size in (128, 256, 512):
+        x = torch.randint(0, 256, (32, 1, size, size), dtype=torch.uint8)
+        y = torch.randint(0, 2, (32,))
+        for net, cfg in nets.items():
+            for bf16 in (False, True):
+                torch.manual_seed(0)
+                m = build_model(cfg)
+                if bf16:
+                    m = m.to(memory_format=torch.channels_last)
+                opt = torch.optim.AdamW(m.parameters(), 3e-4)
+                xx = x.contiguous(memory_format=torch.channels_last) if bf16 else x
+
+                def step():
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                        loss = F.cross_entropy(m(xx).float(), y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+
+                step()
+                times = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    step()
+                    times.append(time.perf_counter() - t0)
+                rows.append({"benchmark": "architectures", "case": f"{net}, train {size} px, {'bf16 + channels_last' if bf16 else 'fp32'}",
+                             "value": 32 / statistics.median(times), "unit": "images/s", "note": "median of 3 steps, batch 32, no loader"})
+    return rows
+
+
 def _rss_anon_mb() -> float:
     """Anonymous resident memory of this process (MB): what cannot be dropped like page cache."""
     with open("/proc/self/status") as fh:

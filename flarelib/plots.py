@@ -16,6 +16,8 @@ __all__ = [
     "plot_attribution",
     "plot_skill_intervals",
     "plot_fold_heatmap",
+    "plot_resolution_ladder",
+    "plot_epoch_scores",
 ]
 
 
@@ -202,3 +204,48 @@ def plot_fold_heatmap(scores: pd.DataFrame, ax=None, title: str = "TSS per fold"
     ax.set_ylabel("")
     ax.set_title(title)
     return ax
+
+
+def plot_resolution_ladder(table: pd.DataFrame, prefixes=("image R + flux + area", "image R alone", "flux + area"), references=(),
+                           metric: str = "tss", ax=None, title: str = "What the image shows, by resolution"):
+    """Fold-mean skill (with its 95 % interval) of image-measured forecasts against the image size.
+
+    ``table`` is a :func:`~flarelib.verify.evaluation.score_table` whose forecasts are named ``"<prefix>, <size> px"``;
+    ``references`` names rows drawn as horizontal lines (e.g. persistence, an oracle).
+    """
+    ax = _axes(ax, (6, 4))
+    for prefix in prefixes:
+        rows = table[table["forecast"].str.startswith(prefix + ", ")]
+        size = rows["forecast"].str.extract(r"(\d+) px$")[0].astype(int)
+        order = np.argsort(size.to_numpy())
+        x, r = size.to_numpy()[order], rows.iloc[order]
+        ax.errorbar(x, r[metric], yerr=[r[metric] - r[f"{metric}_lo"], r[f"{metric}_hi"] - r[metric]], marker="o", capsize=3, label=prefix)
+    for name, style in zip(references, ("--", ":", "-.", (0, (1, 3)))):
+        row = table[table["forecast"] == name]
+        if len(row):
+            ax.axhline(float(row[metric].iloc[0]), ls=style, color="0.4", lw=1)
+            ax.annotate(name, (64, float(row[metric].iloc[0])), fontsize=8, color="0.3",
+                        xytext=(2, 2), textcoords="offset points")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([64, 128, 256, 512], ["64", "128", "256", "512"])
+    ax.set(xlabel="image size (pixels)", ylabel=f"fold-mean {metric.upper()}", title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_epoch_scores(epochs: pd.DataFrame, columns=("val_auc", "val_bss", "val_tss", "val_forecast_positive"), axes=None):
+    """Per-epoch validation scores, one line per (model seed, fold), the mean over them in black."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3))
+    names = {"val_auc": "ROC AUC", "val_bss": "Brier skill score", "val_tss": "TSS at 0.5", "val_forecast_positive": 'share forecast "flare"',
+             "train_loss": "training loss"}
+    for ax, col in zip(np.atleast_1d(axes), columns):
+        for _, g in epochs.groupby(["model_seed", "fold"]):
+            ax.plot(g["epoch"], g[col], color="tab:blue", alpha=0.3, lw=1)
+        mean = epochs.groupby("epoch")[col].mean()
+        ax.plot(mean.index, mean.to_numpy(), color="k", lw=2, marker="o", label="mean")
+        ax.set(xlabel="epoch", ylabel=names.get(col, col), title=names.get(col, col))
+        ax.set_xticks(sorted(epochs["epoch"].unique()))
+    return axes

@@ -75,11 +75,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
+from myst_nb import glue
 
 from flarelib.data.store import open_store
 from flarelib.errors import InputError
 from flarelib.model.training import TrainConfig, cross_validate
-from flarelib.plots import plot_fold_heatmap, plot_learning_curves, plot_skill_intervals
+from flarelib.plots import plot_epoch_scores, plot_fold_heatmap, plot_learning_curves, plot_resolution_ladder, plot_skill_intervals
 from flarelib.verify import baselines
 from flarelib.verify.evaluation import evaluate, paired_tss_difference, read_predictions, score_table
 
@@ -239,12 +240,93 @@ else:
 # *Table 2.3: the two diagnostic scores, thresholded on the training folds. The gap between "flux only" and the
 # model is what better training could close at this resolution; the gap between "flux only" and "flux + delta
 # spots" needs the delta spots resolved (512 px, as in the paper).*
+
+# %% [markdown]
+# ## 6. At 512 px: a network that sees the inversion lines
 #
+# The simulated Sun draws its flare rates from Schrijver's R, the strong-field flux along polarity-inversion lines,
+# and its delta spots are opposite kilogauss umbrae a few megametres apart: one or two pixels at 512 px, less than
+# one at 128 px. What each image size can show is measured here by a regression on quantities measured on the
+# image itself (R, unsigned flux, strong-field area; fitted and thresholded on the training folds), on the 512 px
+# frames of the book's Sun reduced to 64, 128 and 256 px by block means. The rows were computed by
+# `benchmarks/ratenet_study.py` on the book's Sun simulated at 512 px (same seed and period: the same flares and
+# labels as the store above; its fingerprint is in each row) and are read from `benchmarks/results/`: training
+# at 512 px takes longer than this chapter's budget.
+
+# %%
+results = Path("../benchmarks/results")
+have_study = (results / "ratenet_ladder.csv").is_file() and (results / "ratenet_models.csv").is_file()
+if have_study:
+    rungs = pd.read_csv(results / "ratenet_ladder.csv")
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    plot_resolution_ladder(rungs, references=("24-h persistence", "present-disk oracle"), ax=ax)
+    plt.show()
+    r512 = rungs.set_index("forecast")
+    glue("r512_tss", f"{r512.loc['image R alone, 512 px', 'tss']:.2f}", display=False)
+    glue("r128_tss", f"{r512.loc['image R alone, 128 px', 'tss']:.2f}", display=False)
+    glue("rfa512_tss", f"{r512.loc['image R + flux + area, 512 px', 'tss']:.2f}", display=False)
+    glue("fa512_tss", f"{r512.loc['flux + area, 512 px', 'tss']:.2f}", display=False)
+else:
+    print("benchmarks/results/ratenet_*.csv not found: run benchmarks/ratenet_study.py")
+
+# %% [markdown]
+# *Figure 2.3: fold-mean TSS (95 % block-bootstrap intervals) of image-measured regressions against the image size;
+# dashed: 24-h persistence, dotted: the present-disk oracle.* R measured on the image scores
+# {glue:text}`r512_tss` at 512 px and {glue:text}`r128_tss` at 128 px: below 512 px the umbrae merge and the
+# inversion lines vanish, and only the field's amount (flux and strong-field area, {glue:text}`fa512_tss` at
+# 512 px) is left. The present-disk oracle is the ceiling of a forecast from one magnetogram only where the image
+# resolves the delta spots: at 128 px no forecast from the image can approach it.
+#
+# **FlareRateNet**, the headline network (`flarelib train --profile ratenet`), is built for this: a fixed first
+# layer forms Schrijver's strong-field and inversion-line masks at full resolution and pools them 4 x 4; learned
+# convolutions (batch norm, ReLU, width 16) bring them to a 16 x 16 grid of cells of 32 pixels, each of which gets
+# a flare rate; the disk's probability is $1 - \exp(-\sum_i \lambda_i)$, so the rate map is itself a
+# region-level forecast. It is trained on three independent simulated Suns (other seeds, same configuration; the
+# book's Sun is never trained on), final epoch reported, and scored on the four folds of the book's Sun; one model
+# per seed, every seed shown.
+
+# %%
+if have_study:
+    models = pd.read_csv(results / "ratenet_models.csv")
+    epochs_log = pd.read_csv(results / "ratenet_epochs.csv")
+    cmp_rows = ["24-h persistence", "graded persistence", "flux + area, 512 px", "image R + flux + area, 512 px", "present-disk oracle"]
+    both = pd.concat([models, rungs[rungs["forecast"].isin(cmp_rows)]], ignore_index=True)
+    view = both[["forecast"]].copy()
+    for m in ("tss", "hss", "auc"):
+        view[m.upper()] = [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(both[m], both[f"{m}_lo"], both[f"{m}_hi"])]
+    view["BSS"] = both["bss"].round(2)
+    display(view)
+    seed_tss = models["tss"]
+    glue("ratenet_tss", f"{seed_tss.mean():.2f}", display=False)
+    glue("ratenet_tss_sd", f"{seed_tss.std(ddof=1):.2f}", display=False)
+    glue("ratenet_tss_range", f"{seed_tss.min():.2f}-{seed_tss.max():.2f}", display=False)
+    glue("ratenet_auc", f"{models['auc'].mean():.3f}", display=False)
+    glue("ratenet_seeds", str(len(models)), display=False)
+    glue("graded_auc", f"{r512.loc['graded persistence', 'auc']:.3f}", display=False)
+    glue("persistence_tss", f"{r512.loc['24-h persistence', 'tss']:.2f}", display=False)
+    glue("present_tss", f"{r512.loc['present-disk oracle', 'tss']:.2f}", display=False)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    plot_epoch_scores(epochs_log, axes=axes)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# *Table 2.4 and figure 2.4: FlareRateNet (one row per model seed, at the 0.5 threshold) beside the free baselines
+# and the present-disk oracle on the same folds of the same Sun; below, per epoch, the validation AUC, Brier skill
+# score, TSS and share of instants forecast "flare" of every (seed, fold), their mean in black (scored, never used
+# to choose).* Over {glue:text}`ratenet_seeds` seeds its fold-mean TSS is {glue:text}`ratenet_tss`
+# (standard deviation over seeds {glue:text}`ratenet_tss_sd`; range {glue:text}`ratenet_tss_range`) and its AUC
+# {glue:text}`ratenet_auc`, against {glue:text}`persistence_tss` for 24-h persistence, an AUC of
+# {glue:text}`graded_auc` for graded persistence, and {glue:text}`present_tss` for the present-disk oracle.
+
+# %% [markdown]
 # ## Summary
 # - Four folds trained on tri-monthly partitions, with checkpoints, logs and validation predictions in `run_dir`.
 # - The reported model of each fold is chosen without its validation labels (final epoch by default).
 # - The skill is reported with 95 % intervals beside free baselines (climatology, persistence, graded persistence,
 #   image features), the simulator's two oracles and two diagnostic scores of what one magnetogram shows.
+# - The resolution ladder: what an image of each size can show; at 512 px, FlareRateNet trained on independent
+#   simulated Suns, every seed shown beside the same baselines.
 #
 # ## What's next
 # Chapter 3 evaluates these predictions beside the reference study's published ones: near-limb recall by class

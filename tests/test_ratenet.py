@@ -4,11 +4,13 @@ import pandas as pd
 import pytest
 import torch
 
-from flarelib.errors import InputError
+from flarelib.data.dataset import ConcatStoreDataset, StoreDataset
+from flarelib.data.store import open_store
+from flarelib.errors import CheckpointError, InputError
 from flarelib.io.magnetogram import ZERO_GAUSS_VALUE
 from flarelib.model.checkpoint import model_from_checkpoint
 from flarelib.model.network import FlareRateNet, ModelConfig, SchrijverStem, build_model
-from flarelib.model.training import TrainConfig, store_disk_fraction, train_fold
+from flarelib.model.training import TrainConfig, store_disk_fraction, train_fold, train_independent
 from flarelib.sim.simulator import SimConfig, simulate_to_store
 from flarelib.verify.baselines import schrijver_r
 
@@ -45,7 +47,8 @@ def test_the_stem_finds_a_strong_field_inversion_line_and_only_on_the_disk():
     g[30:33, 20] = 1000.0   # umbra of positive field ...
     g[30:33, 21] = -1000.0  # ... next to one of negative field: an inversion line
     g[10:13, 40] = 1000.0   # a lone umbra: strong field, no inversion line
-    f = SchrijverStem()(_bytes(g))
+    stem = SchrijverStem()
+    f = stem(_bytes(g)) / stem.gain  # the areas as fractions of a 4 x 4 block
     assert f.shape == (1, SchrijverStem.channels, 16, 16)
     pil_max = f[0, 5]
     assert pil_max[7, 5] > 0.9 and pil_max[2, 10] < 0.01
@@ -55,7 +58,7 @@ def test_the_stem_finds_a_strong_field_inversion_line_and_only_on_the_disk():
     blank = net.blank_sky(sky)
     assert blank[0, 0, 0, 0] == ZERO_GAUSS_VALUE and blank[0, 0, 32, 32] == 0
     # strong negative area in the corner cell (sky only): 0 once blanked, full before
-    assert SchrijverStem()(blank)[0, 3, 0, 0] < 0.01 and SchrijverStem()(sky)[0, 3, 0, 0] > 0.9
+    assert (stem(blank) / stem.gain)[0, 3, 0, 0] < 0.01 and (stem(sky) / stem.gain)[0, 3, 0, 0] > 0.9
 
 
 def test_build_model_dispatches_and_refuses_bad_options():
@@ -95,6 +98,48 @@ def test_the_ratenet_profile_trains_records_its_disk_and_reloads(store, tmp_path
     assert cfg.cpu_bf16 and not cfg.augment and cfg.deviations_from_paper()["model.arch"] == ("alexnet", "ratenet")
     train_fold(store, 3, cfg, tmp_path, progress=False)
     model, meta = model_from_checkpoint(tmp_path / "fold3" / "model.pt")
-    assert isinstance(model, FlareRateNet) and meta.model.disk == store_disk_fraction(__import__("flarelib").data.store.open_store(store))
+    assert isinstance(model, FlareRateNet) and meta.model.disk == store_disk_fraction(open_store(store))
     pred = pd.read_csv(tmp_path / "fold3" / "predictions.csv")
     assert pred["flare_prob"].between(0, 1).all() and pred["flare_prob"].nunique() > 1
+
+
+def test_training_on_independent_suns_scores_every_fold_of_another(store, tmp_path):
+    other = simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=128, seed=4), tmp_path / "sun4",
+                              workers=1, progress=False)
+    cfg = TrainConfig.ratenet(epochs=2, batch_size=8, max_batches_per_epoch=2, threads=1,
+                              model=ModelConfig(arch="ratenet", stem="schrijver", width=4))
+    res = train_independent([other], store, cfg, tmp_path / "run", progress=False)
+    assert [r.fold for r in res] == [1, 2, 3, 4]
+    log = pd.read_csv(tmp_path / "run" / "log.csv")
+    assert len(log) == 2 * 4 and {"val_auc", "val_bss", "val_mean_prob"} <= set(log.columns)
+    for k in (1, 2, 3, 4):
+        pred = pd.read_csv(tmp_path / "run" / f"fold{k}" / "predictions.csv")
+        assert set(pred["partition"]) == {k}
+    # the evaluated Sun is never a training Sun, and a run is not silently replaced
+    with pytest.raises(InputError, match="also a training store"):
+        train_independent([store], store, cfg, tmp_path / "run2", progress=False)
+    with pytest.raises(CheckpointError):
+        train_independent([other], store, cfg, tmp_path / "run", progress=False)
+
+
+def test_joined_datasets_read_the_right_images(store, tmp_path):
+    st = open_store(store)
+    a, b = StoreDataset(st, (1,)), StoreDataset(st, (3, 4))
+    both = ConcatStoreDataset([a, b])
+    assert len(both) == len(a) + len(b) and np.array_equal(both.targets, np.concatenate([a.targets, b.targets]))
+    pos = np.array([len(a) + 2, 0, len(a) - 1, len(a)])
+    x = both.images(pos, dtype=torch.uint8)
+    assert torch.equal(x[0], b.images(np.array([2]), torch.uint8)[0]) and torch.equal(x[1], a.images(np.array([0]), torch.uint8)[0])
+    assert torch.equal(x[3], b.images(np.array([0]), torch.uint8)[0])
+    with pytest.raises(InputError, match="image sizes"):
+        ConcatStoreDataset([a, StoreDataset(st, (2,), image_size=64)])
+
+
+def test_image_r_baseline_on_the_command_line(store):
+    from .conftest import run_cli
+
+    res = run_cli("baseline", "image-r", "--store", store, "--json", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "image-r" in res.stdout
+    bad = run_cli("baseline", "image-r")
+    assert bad.returncode == 2 and "--store" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

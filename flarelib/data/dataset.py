@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from ..errors import InputError
 from .store import Store
 
-__all__ = ["StoreDataset", "ConcatStoreDataset", "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
+__all__ = ["StoreDataset", "ConcatStoreDataset",
+           "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
 
 AUG_NONE, AUG_HFLIP, AUG_VFLIP, AUG_ROT = 0, 1, 2, 3
 

@@ -44,6 +44,8 @@ FLARE = 1
 STAGE2 = 1
 #: First layers of :class:`FlareRateNet`: learned from the bytes, or Schrijver's masks (:class:`SchrijverStem`).
 STEMS = ("learned", "schrijver")
+#: Fixed gains of the Schrijver stem's channels: mean B, mean |B|, strong +, strong -, inversion-line area, its maximum.
+STEM_GAINS = (1.0, 1.0, 10.0, 10.0, 300.0, 30.0)
 #: Largest log-rate of a cell (e^6: 400 flares a day), a guard against overflow.
 MAX_LOG_RATE = 6.0
 ARCHITECTURES = ("alexnet", "ratenet")
@@ -165,7 +167,8 @@ class SchrijverStem(nn.Module):
     strong negative field, ``sigmoid((+-B - 150 G) / 25 G)``, and the soft strong-field polarity-inversion mask:
     strong field of one sign within one pixel (a 3 x 3 dilation, as Schrijver's R) of strong field of the other.
     Pooled over 4 x 4 pixels it returns six channels: the mean of ``B / 250 G`` and of ``|B| / 250 G``, the strong
-    positive and negative areas, the inversion-line area and its maximum. Soft thresholds keep the stem
+    positive and negative areas, the inversion-line area and its maximum, each times a fixed gain
+    (:data:`STEM_GAINS`). Soft thresholds keep the stem
     differentiable, so gradient attributions pass through it. This is where the stem differs from a learned one:
     it knows what a polarity-inversion line is; everything after it is learned.
     """
@@ -177,6 +180,9 @@ class SchrijverStem(nn.Module):
         super().__init__()
         self.strong_gauss = strong_gauss
         self.softness_gauss = softness_gauss
+        # fixed gains that bring each channel's active-region values near 1 (the inversion-line area of a 4 x 4 block
+        # is a few thousandths on average): measured, without them the learned layers found the inversion lines later
+        self.register_buffer("gain", torch.tensor(STEM_GAINS).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x_u8: torch.Tensor) -> torch.Tensor:
         b = (x_u8.float() - ZERO_GAUSS_VALUE) * (GAUSS_CLIP / ZERO_GAUSS_VALUE)
@@ -186,7 +192,8 @@ class SchrijverStem(nn.Module):
         k = self.stride
         # pooled one map at a time: a concatenation at full resolution costs more than the pooling
         maps = (b / GAUSS_CLIP, b.abs() / GAUSS_CLIP, pos, neg, pil)
-        return torch.cat([F.avg_pool2d(m, k) for m in maps] + [F.max_pool2d(pil, k)], dim=1)
+        pooled = torch.cat([F.avg_pool2d(m, k) for m in maps] + [F.max_pool2d(pil, k)], dim=1)
+        return pooled * self.gain.to(pooled.device)
 
 
 class FlareRateNet(nn.Module):

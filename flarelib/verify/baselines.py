@@ -243,16 +243,16 @@ def store_r_features(store: Store, progress: bool = True, size_px: int | None = 
     size_px = size_px or store.size_px
     if store.size_px % size_px:
         raise InputError(f"size_px {size_px} must divide the store's {store.size_px}")
-    f = store.size_px // size_px
+    factor = store.size_px // size_px
     rows = []
     for i in tqdm(range(len(store)), desc=f"image R at {size_px} px", unit="img", disable=not progress):
         x, y, r = store.disk(i)
-        img = block_mean(store.image(i), f)
+        img = block_mean(store.image(i), factor)
         # one pixel in from the limb: limb pixels mix the sky (byte 0 = -250 G) into the disk and read as strong field
-        disk = ((x + 0.5) / f - 0.5, (y + 0.5) / f - 0.5, r / f - 1.0)
-        f = magnetogram_features(img, disk)
-        rows.append({"log_r": float(np.log10(1.0 + schrijver_r(img, disk))), "unsigned_flux": f["unsigned_flux"],
-                     "strong_area": f["strong_area"]})
+        disk = ((x + 0.5) / factor - 0.5, (y + 0.5) / factor - 0.5, r / factor - 1.0)
+        field = magnetogram_features(img, disk)
+        rows.append({"log_r": float(np.log10(1.0 + schrijver_r(img, disk))), "unsigned_flux": field["unsigned_flux"],
+                     "strong_area": field["strong_area"]})
     return pd.DataFrame(rows, index=store.index.index)
 
 
