@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import binary_dilation
+from scipy.ndimage import binary_dilation, gaussian_filter
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -212,8 +212,6 @@ def schrijver_r(image_u8: np.ndarray, disk: tuple[float, float, float], strong_g
     line-of-sight image measures it). 0 when the image has no strong-field
     inversion line; at coarse resolutions the umbrae merge and it vanishes.
     """
-    from scipy.ndimage import gaussian_filter
-
     b = uint8_to_gauss(image_u8)
     on = disk_mask(image_u8.shape[0], disk[:2], disk[2])
     st = np.ones((3, 3), bool)
