@@ -94,8 +94,8 @@ class TrainConfig:
     cpu_bf16 : bool
         On a CPU, train and predict in bfloat16 autocast with channels-last tensors (``amp`` and
         ``channels_last`` apply to CUDA). Measured: 1.15x at 128 px for FullDiskAlexNet (``make bench``); for
-        :class:`~flarelib.model.network.FlareRateNet` at 512 px, a whole 4-epoch run on three Suns took 372 s in
-        bf16 and 644 s in fp32 (1.7x).
+        :class:`~flarelib.model.network.FlareRateNet` at 512 px, two 4-epoch runs on three Suns (same network and
+        data, not interleaved) took 372 s in bf16 and 644 s in fp32 (1.7x).
     """
 
     profile: str = "paper"
