@@ -229,7 +229,8 @@ def plot_resolution_ladder(table: pd.DataFrame, prefixes=("image R + flux + area
     ax.set_xscale("log", base=2)
     ax.set_xticks([64, 128, 256, 512], ["64", "128", "256", "512"])
     ax.set(xlabel="image size (pixels)", ylabel=f"fold-mean {metric.upper()}", title=title)
-    ax.legend(fontsize=8, loc="upper left")
+    # below the axes: the reference lines are labelled at the top left, where a legend inside would cover them
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return ax
 
 
