@@ -199,7 +199,20 @@ def test_evaluate_reproduces_the_papers_numbers(pandey):
     assert d["near_limb"]["X"]["limb_recall"] == pytest.approx(0.74, abs=0.01)
     assert d["near_limb"]["M"]["limb_recall"] == pytest.approx(0.50, abs=0.01)
     assert d["near_limb"]["X"]["n_limb"] + d["near_limb"]["X"]["n_central"] == 880
-    assert 0.8 < d["auc"] < 0.9 and len(d["reliability"]) == 10 and len(d["by_longitude"]) > 10
+    assert 0.8 < d["auc"] < 0.9 and len(d["reliability"]) == 20 and len(d["by_longitude"]) > 10
+    # the standard set beyond the paper, against an independent count of the published files (issue 24)
+    assert [round(f["apss"], 2) for f in d["folds"]] == [-0.10, -1.20, -0.46, -0.20]
+    assert all(0.53 <= round(f["false_alarm_ratio"], 2) <= 0.73 for f in d["folds"])
+    assert [round(f["bss"], 2) for f in d["folds"]] == [0.14, -0.56, -0.16, -0.08]
+    x = d["near_limb"]["X"]
+    assert (x["n_east"], x["n_west"], x["n_behind"]) == (129, 83, 0)
+    assert round(x["east_recall"], 2) == 0.91 and round(x["west_recall"], 2) == 0.47
+    assert d["events"]["all"]["n_flares"] >= d["events"]["all"]["detected"] > 0 and sum(r["n"] for r in d["by_year"]) == 63649
+    r = run_cli("evaluate", *preds, "--labels", *labels, "--json", "--threshold-rule", "train-optimal")
+    d = json.loads(r.stdout)
+    assert d["threshold_rule"] == "train-optimal" and round(d["tss_mean"], 3) == 0.516 and round(d["tss_sd"], 3) == 0.043
+    r = run_cli("evaluate", str(preds[0]), "--labels", str(labels[0]), "--threshold-rule", "train-optimal")
+    assert r.returncode == 2 and "--threshold-rule" in r.stderr
 
 
 def test_a_score_is_thresholded_on_the_training_folds_only():

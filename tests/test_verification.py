@@ -13,8 +13,26 @@ from flarelib.model.training import TrainConfig, train_fold
 from flarelib.sim.simulator import SimConfig, simulate_to_store
 from flarelib.verify import baselines
 from flarelib.verify.calibration import cross_fit, fit_calibrator
-from flarelib.verify.evaluation import evaluate, paired_tss_difference
-from flarelib.verify.metrics import best_threshold, brier_skill_score, check_probabilities, check_targets, roc_auc, skill_scores
+from flarelib.verify.evaluation import evaluate, paired_tss_difference, train_optimal_thresholds
+from flarelib.verify.metrics import (
+    appleman_skill_score,
+    best_threshold,
+    brier_skill_score,
+    check_probabilities,
+    check_targets,
+    equitable_threat_score,
+    event_recall,
+    false_alarm_ratio,
+    frequency_bias,
+    gini,
+    limb_masks,
+    pofd,
+    recall_by_class_and_region,
+    reliability,
+    roc_auc,
+    skill_by_year,
+    skill_scores,
+)
 from flarelib.verify.uncertainty import bootstrap_scores, day_blocks, flare_ids
 
 from .conftest import run_cli
@@ -30,6 +48,91 @@ def test_skill_scores_of_a_hand_computed_table():
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (3, 2, 1, 4)
     assert s["tss"] == pytest.approx(3 / 4 - 2 / 6)
     assert s["hss"] == pytest.approx(2 * (3 * 4 - 1 * 2) / ((3 + 1) * (1 + 4) + (3 + 2) * (2 + 4)))
+
+
+def _table(tp, fp, fn, tn):
+    y = np.r_[np.ones(tp + fn), np.zeros(fp + tn)].astype(int)
+    pred = np.r_[np.ones(tp), np.zeros(fn), np.ones(fp), np.zeros(tn)].astype(int)
+    return y, pred
+
+
+def test_the_standard_verification_set_of_a_hand_computed_table():
+    # TP 20, FP 30, FN 10, TN 140: 30 events in 200, 50 yes forecasts
+    y, pred = _table(20, 30, 10, 140)
+    assert pofd(y, pred) == pytest.approx(30 / 170)
+    assert false_alarm_ratio(y, pred) == pytest.approx(30 / 50)
+    assert frequency_bias(y, pred) == pytest.approx(50 / 30)
+    # accuracy 0.80 against 0.85 for "never": (0.80 - 0.85) / 0.15, i.e. (TP - FP) / events
+    assert appleman_skill_score(y, pred) == pytest.approx(-1 / 3)
+    # 7.5 hits by chance: (20 - 7.5) / (20 + 30 + 10 - 7.5)
+    assert equitable_threat_score(y, pred) == pytest.approx(12.5 / 52.5)
+    s = skill_scores(y, pred)
+    assert s["apss"] == pytest.approx(-1 / 3) and s["false_alarm_ratio"] == pytest.approx(0.6)
+    assert s["far"] == s["pofd"] == pytest.approx(30 / 170)  # the older key is the rate, not the ratio
+    # when events are the commoner outcome the reference forecast is "always"
+    y2, pred2 = _table(140, 10, 30, 20)
+    assert appleman_skill_score(y2, pred2) == pytest.approx((160 / 200 - 170 / 200) / (30 / 200))
+    assert appleman_skill_score(*_table(30, 0, 0, 170)) == pytest.approx(1.0)
+    rng = np.random.default_rng(1)
+    yy, pp = rng.integers(0, 2, 300), rng.random(300)
+    assert gini(yy, pp) == pytest.approx(2 * roc_auc(yy, pp) - 1)
+
+
+def test_reliability_counts_and_shares_every_instance():
+    rng = np.random.default_rng(0)
+    p = rng.random(1000)
+    y = (rng.random(1000) < p).astype(int)
+    t = reliability(y, p, 20)
+    assert len(t) == 20 and t["count"].sum() == 1000 and t["share"].sum() == pytest.approx(1.0)
+    assert t.loc[19, "bin_lo"] == pytest.approx(0.95)
+
+
+def test_limbs_are_told_apart_and_flares_behind_them_kept_out():
+    lon = np.array([-95.0, -80.0, -10.0, 0.0, 75.0, 89.0, 91.0, np.nan])
+    m = limb_masks(lon)
+    assert m["east"].tolist() == [False, True, False, False, False, False, False, False]
+    assert m["west"].tolist() == [False, False, False, False, True, True, False, False]
+    assert m["behind"].tolist() == [True, False, False, False, False, False, True, False]
+    df = pd.DataFrame({"fl_lon": lon, "max_class": ["X1.0"] * 7 + [""], "pred": [1, 1, 0, 1, 0, 1, 1, 0]})
+    r = recall_by_class_and_region(df)["X"]
+    assert (r["n_east"], r["n_west"], r["n_limb"], r["n_behind"], r["n_central"]) == (1, 2, 3, 2, 2)
+    assert r["east_recall"] == 1.0 and r["west_recall"] == 0.5 and r["limb_recall"] == pytest.approx(2 / 3)
+    assert r["behind_recall"] == 1.0
+
+
+def test_event_recall_counts_each_flare_once_and_knows_a_first_flare():
+    t = pd.date_range("2012-01-01", periods=8, freq="12h")
+    df = pd.DataFrame({"timestamp": t, "max_class": ["M1.0", "M1.0", "M2.0", "M2.0", "", "", "X1.0", "X1.0"],
+                       "pred": [0, 1, 0, 0, 0, 0, 0, 0]})
+    ids = np.array([0, 0, 1, 1, -1, -1, 2, 2])
+    r = event_recall(df, ids)
+    assert (r["all"]["n_flares"], r["all"]["detected"]) == (3, 1)
+    assert (r["M"]["n_flares"], r["M"]["detected"], r["X"]["detected"]) == (2, 1, 0)
+    # flare 1 follows flare 0 within 24 h: not a first flare; flare 2 comes 36 h after flare 1's last window
+    assert (r["all"]["n_first"], r["all"]["first_detected"]) == (2, 1)
+
+
+def test_skill_by_year_splits_the_instants():
+    t = pd.to_datetime(["2011-06-01", "2011-07-01", "2011-08-01", "2012-06-01", "2012-07-01", "2012-08-01"])
+    df = pd.DataFrame({"timestamp": t, "target": [1, 0, 0, 1, 1, 0], "pred": [1, 0, 1, 0, 1, 0], "flare_prob": [.9, .1, .6, .4, .8, .2]})
+    tab = skill_by_year(df).set_index("year")
+    assert tab.loc[2011, "n"] == 3 and tab.loc[2012, "events"] == 2
+    assert tab.loc[2011, "tss"] == pytest.approx(1 - 1 / 2) and tab.loc[2012, "tss"] == pytest.approx(1 / 2 - 0)
+
+
+def test_the_training_fold_threshold_never_looks_at_its_fold():
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(3):
+        y = rng.integers(0, 2, 400)
+        shift = 0.4 if k == 0 else 0.0  # fold 1's own best threshold is far higher than the others'
+        frames.append(pd.DataFrame({"target": y, "flare_prob": np.clip(0.2 + 0.3 * y + shift + 0.1 * rng.random(400), 0, 1)}))
+    th = train_optimal_thresholds(frames)
+    assert th[0] < 0.6 and best_threshold(frames[0]["target"], frames[0]["flare_prob"])["threshold"] > 0.6
+    frames[0]["flare_prob"] = 1.0 - frames[0]["flare_prob"]  # changing fold 1 leaves its own threshold alone
+    assert train_optimal_thresholds(frames)[0] == th[0]
+    with pytest.raises(InputError, match="two folds"):
+        train_optimal_thresholds(frames[:1])
 
 
 def test_scores_do_not_depend_on_sample_order():
@@ -244,3 +347,29 @@ def test_inner_selection_carries_a_calibrator_that_forecast_applies(small_store,
     d = json.loads(out.stdout)
     assert d["calibrated"] is True and d["calibration"] == "platt" and d["model"]["selection"] == "inner"
     assert d["probability"] != d["probability_raw"]
+
+
+def test_lagged_activity_counts_only_windows_that_have_ended():
+    t = pd.date_range("2012-01-01", periods=400, freq="D")
+    rng = np.random.default_rng(3)
+    activity = np.repeat(rng.random(20) < 0.5, 20)  # active and quiet 20-day spells
+    target = (rng.random(400) < np.where(activity, 0.7, 0.1)).astype(int)
+    index = pd.DataFrame({"timestamp": t, "target": target, "partition": np.tile(np.repeat([1, 2, 3, 4], 25), 4),
+                          "max_class": "", "fl_lon": np.nan, "fl_lat": np.nan, "peak_flux_wm2": np.nan})
+    bf = baselines.lagged_activity(index, days=10)
+    assert bf.n_left_out == 11  # the first 10 days plus the lag have no full history
+    # each fold's probability is a monotone map of the share of positives among days t-10 .. t-1 (windows ended by t)
+    share = pd.Series(target, index=t).shift(1).rolling(10).mean()
+    for fr in bf.frames:
+        rho = fr["flare_prob"].corr(pd.Series(share.reindex(pd.DatetimeIndex(fr["timestamp"])).to_numpy()), method="spearman")
+        assert rho > 0.999
+    f = pd.concat(bf.frames).set_index("timestamp").sort_index()
+    # day 200's own window (still open at day 200) cannot move its forecast; it moves the next day's
+    changed = index.copy()
+    changed.loc[200, "target"] = 1 - changed.loc[200, "target"]
+    g = pd.concat(baselines.lagged_activity(changed, days=10).frames).set_index("timestamp").sort_index()
+    assert g.loc[t[200], "flare_prob"] == f.loc[t[200], "flare_prob"]
+    assert g.loc[t[201], "flare_prob"] != f.loc[t[201], "flare_prob"]
+    assert roc_auc(f["target"], f["flare_prob"]) > 0.6
+    with pytest.raises(InputError, match="history"):
+        baselines.lagged_activity(index.iloc[:5], days=10)

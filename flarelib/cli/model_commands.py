@@ -21,7 +21,7 @@ from ..model.network import ModelConfig
 from ..model.training import TrainConfig, cross_validate
 from ..verify import baselines
 from ..verify.calibration import CALIBRATION_KINDS
-from ..verify.evaluation import evaluate, read_predictions, summarise
+from ..verify.evaluation import THRESHOLD_RULES, evaluate, read_predictions, summarise, train_optimal_thresholds
 from ..verify.uncertainty import DEFAULT_BLOCK_DAYS
 from .options import add_dataclass_options, dataclass_overrides, float_in, int_in, timestamp
 
@@ -53,8 +53,12 @@ def _cmd_evaluate(args) -> int:
     if len(labels) != len(args.predictions):
         raise InputError(f"--labels: {len(args.predictions)} prediction files but {len(labels)} label files")
     frames = [read_predictions(p, lab) for p, lab in zip(args.predictions, labels)]
-    res = evaluate(frames, threshold=args.threshold, bootstrap=args.bootstrap, seed=args.seed, block_days=args.block_days,
+    if args.threshold_rule == "train-optimal" and len(frames) < 2:
+        raise InputError("--threshold-rule train-optimal: needs two or more prediction files (each fold is thresholded on the others)")
+    threshold = train_optimal_thresholds(frames) if args.threshold_rule == "train-optimal" else args.threshold
+    res = evaluate(frames, threshold=threshold, bootstrap=args.bootstrap, seed=args.seed, block_days=args.block_days,
                    calibrate=args.calibrate)
+    res["threshold_rule"] = args.threshold_rule
     print(json.dumps(res, indent=2, default=float) if args.json else summarise(res))
     return 0
 
@@ -73,7 +77,7 @@ def _cmd_baseline(args) -> int:
         else:
             raise InputError("--labels: give the label index files (or --store)")
         fn = {"climatology": baselines.climatology, "persistence": baselines.persistence,
-              "graded-persistence": baselines.graded_persistence}[args.kind]
+              "graded-persistence": baselines.graded_persistence, "lagged-activity": baselines.lagged_activity}[args.kind]
         bf = fn(index)
     names = [f"partition{int(f['partition'].iloc[0])}" for f in bf.frames]
     res = evaluate(bf.frames, threshold=bf.thresholds, names=names, bootstrap=args.bootstrap, seed=args.seed, block_days=args.block_days)
@@ -216,12 +220,15 @@ def add_commands(sub) -> None:
     s = sub.add_parser("evaluate", help="skill scores, near-limb analysis and reliability of prediction files")
     s.add_argument("predictions", nargs="+", help="CSV with timestamp,flare_prob,target (one per fold)")
     s.add_argument("--labels", nargs="+", help="label files matching the predictions row by row (published format)")
-    s.add_argument("--threshold", type=float_in(0, 1), default=0.5)
+    s.add_argument("--threshold", type=float_in(0, 1), default=0.5, help="the fixed rule's threshold (%(default)s)")
+    s.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default="fixed",
+                   help="fixed: --threshold on every fold; train-optimal: each fold thresholded where the other folds' TSS "
+                        "is largest (the fitted baselines' rule; needs two or more files)")
     s.add_argument("--calibrate", choices=CALIBRATION_KINDS, help="also score probabilities calibrated across folds")
     _add_uncertainty(s)
     s.set_defaults(func=_cmd_evaluate)
 
-    s = sub.add_parser("baseline", help="free baselines scored like the model: climatology, persistence, graded persistence, image features")
+    s = sub.add_parser("baseline", help="free baselines scored like the model: climatology, (graded) persistence, lagged activity, image features, image R")
     s.add_argument("kind", choices=baselines.BASELINES)
     s.add_argument("--labels", nargs="+", help="label index files (ours or the published Fold*_val.csv)")
     s.add_argument("--store", help="image store (image-features, image-r; or the labels of its index)")

@@ -7,6 +7,10 @@
 * **graded persistence**: a probability from the previous window's largest
   flare (log10 peak flux, a floor of 1e-9 W m^-2 for none), a logistic
   regression fitted on the training folds;
+* **lagged activity**: the share of positive windows among those that ended in
+  the previous 81 days (three solar rotations; no image), a logistic
+  regression fitted on the training folds: how much of a forecast's skill is
+  the solar cycle's phase;
 * **image features**: a logistic regression on quantities measured on the
   magnetogram itself inside the disk given by the image header: total
   unsigned flux above a noise floor, strong-field area, and a Schrijver-R-like
@@ -47,11 +51,13 @@ from ..io.magnetogram import uint8_to_gauss
 from .metrics import best_threshold
 
 __all__ = ["BASELINES", "BaselineForecast", "previous_window", "from_scores", "store_features", "magnetogram_features",
-           "persistence", "climatology", "graded_persistence",
+           "persistence", "climatology", "graded_persistence", "lagged_activity", "ACTIVITY_DAYS",
            "image_features", "fit_and_forecast", "NOISE_FLOOR_G", "STRONG_FIELD_G", "schrijver_r", "image_r", "block_mean",
            "store_r_features"]
 
-BASELINES = ("climatology", "persistence", "graded-persistence", "image-features", "image-r")
+BASELINES = ("climatology", "persistence", "graded-persistence", "lagged-activity", "image-features", "image-r")
+#: Days of label history the lagged-activity baseline averages (three Carrington rotations).
+ACTIVITY_DAYS = 81.0
 #: |B| below which a pixel counts as noise (HMI's LOS noise is about 10 G; Helioviewer's byte is ~2 G).
 NOISE_FLOOR_G = 25.0
 #: |B| of strong (plage and spot) field, the level of Schrijver's (2007) strong-field masks (150 G).
@@ -172,6 +178,36 @@ def graded_persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineFore
     x = pd.DataFrame({"log_prev_peak_flux": np.log10(prev["prev_peak_flux_wm2"].fillna(FLUX_FLOOR_WM2).clip(lower=FLUX_FLOOR_WM2))},
                      index=index.index)
     return fit_and_forecast("graded-persistence", index, x, have)
+
+
+def lagged_activity(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> BaselineForecast:
+    """Probability from the share of positive windows among the instants ``lag_h`` to ``lag_h`` + ``days`` earlier.
+
+    A window of ``lag_h`` hours has ended by the forecast time only for instants at least ``lag_h`` hours earlier,
+    so only those are counted (all partitions: the label history is known at forecast time). Instants with less
+    than ``days`` of history before them are left out. Fitted (logistic regression) and thresholded on the
+    training folds.
+
+    Raises
+    ------
+    InputError
+        No instant has ``days`` of history.
+    """
+    t = pd.to_datetime(index["timestamp"]).to_numpy()
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    cum = np.r_[0.0, np.cumsum(index["target"].to_numpy(float)[order])]
+    end = t - np.timedelta64(int(lag_h * 3600), "s")
+    start = end - np.timedelta64(int(days * 86400), "s")
+    hi = np.searchsorted(ts, end, side="right")  # instants <= t - lag_h
+    lo = np.searchsorted(ts, start, side="right")  # instants > t - lag_h - days
+    n = hi - lo
+    have = pd.Series((start >= ts[0]) & (n > 0), index=index.index)
+    if not have.any():
+        raise InputError(f"lagged activity: no instant has {days:g} days of label history before it")
+    rate = np.where(n > 0, (cum[hi] - cum[lo]) / np.maximum(n, 1), 0.0)
+    x = pd.DataFrame({"lagged_activity_rate": rate}, index=index.index)
+    return fit_and_forecast("lagged-activity", index, x, have)
 
 
 def magnetogram_features(image_u8: np.ndarray, disk: tuple[float, float, float], noise_floor_g: float = NOISE_FLOOR_G,

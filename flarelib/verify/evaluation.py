@@ -18,20 +18,51 @@ from ..errors import CatalogError, InputError
 from ..schemas import PREDICTIONS
 from .calibration import cross_fit
 from .metrics import (
+    best_threshold,
     brier_skill_score,
     check_probabilities,
     check_targets,
+    event_recall,
     false_alarms_by_class,
+    gini,
     recall_by_class_and_region,
     recall_by_longitude,
     reliability,
     roc_auc,
+    skill_by_year,
     skill_scores,
     threshold_sweep,
 )
-from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, limb_recall_intervals, paired_difference
+from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, flare_ids, limb_recall_intervals, paired_difference
 
-__all__ = ["read_predictions", "evaluate", "summarise", "score_table", "paired_tss_difference"]
+__all__ = ["read_predictions", "evaluate", "summarise", "score_table", "paired_tss_difference", "train_optimal_thresholds",
+           "THRESHOLD_RULES", "RELIABILITY_BINS"]
+
+#: The decision rules :func:`evaluate` can be asked for by name: a fixed threshold, or each fold's threshold
+#: chosen where the TSS of the *other* folds' forecasts is largest (the rule the fitted baselines use).
+THRESHOLD_RULES = ("fixed", "train-optimal")
+#: Bins of the reliability table (Leka et al. 2019).
+RELIABILITY_BINS = 20
+
+
+def train_optimal_thresholds(frames: list[pd.DataFrame]) -> list[float]:
+    """Per fold, the threshold of maximum TSS on the other folds' forecasts pooled (never on the fold itself).
+
+    The same rule for every forecast, so a model scored at 0.5 is not compared with baselines thresholded where
+    their training-fold TSS is largest. Needs at least two folds.
+
+    Raises
+    ------
+    InputError
+        Fewer than two folds.
+    """
+    if len(frames) < 2:
+        raise InputError("a training-fold threshold needs at least two folds (each is thresholded on the others)")
+    out = []
+    for k in range(len(frames)):
+        rest = pd.concat([f for j, f in enumerate(frames) if j != k], ignore_index=True)
+        out.append(float(best_threshold(rest["target"].to_numpy(), rest["flare_prob"].to_numpy())["threshold"]))
+    return out
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -102,11 +133,18 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
     Returns
     -------
     dict
-        ``folds`` (per file: name, n, confusion, tss, hss, auc, bss), ``tss_mean``,
-        ``tss_sd``, ``hss_mean``, ``hss_sd`` (sample standard deviation over folds),
-        ``near_limb`` ({C, M, X}: central/limb recall and counts, pooled),
-        ``by_longitude``, ``false_alarms``, ``reliability``, ``sweep`` (pooled),
-        ``auc``, ``bss`` (pooled), ``threshold``; with ``bootstrap``: ``tss_ci``,
+        ``folds`` (per file: name, n, threshold, confusion and every score of
+        :func:`~flarelib.verify.metrics.skill_scores` (TSS, HSS, ApSS, ETS, POFD,
+        false-alarm ratio, frequency bias), base rate, AUC, BSS against the fold's
+        own climatology and ``bss_train_climatology`` against the other folds'),
+        ``tss_mean``, ``tss_sd``, ``hss_mean``, ``hss_sd`` (sample standard
+        deviation over folds), ``pooled`` (the binary scores of all folds
+        together), ``near_limb`` ({C, M, X}: central, near-limb, east, west and
+        behind-the-limb recall and counts, pooled), ``events`` (event-based
+        recall per distinct flare, :func:`~flarelib.verify.metrics.event_recall`),
+        ``by_year``, ``by_longitude``, ``false_alarms``, ``reliability``
+        (:data:`RELIABILITY_BINS` bins with counts and shares), ``sweep``
+        (pooled), ``auc``, ``gini``, ``bss`` (pooled), ``threshold``; with ``bootstrap``: ``tss_ci``,
         ``hss_ci``, ``auc_ci``, ``bss_ci`` and, per near-limb class, ``n_flares``
         and ``limb_recall_ci``; with ``calibrate``: ``calibrated`` (the same
         fields for the calibrated probabilities).
@@ -121,11 +159,15 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
         if not 0.0 <= th <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {th}")
     folds = []
-    for name, f, th in zip(names, frames, ths):
+    for k, (name, f, th) in enumerate(zip(names, frames, ths)):
         y = f["target"].to_numpy()
         p = f["flare_prob"].to_numpy()
         s = skill_scores(y, p >= th)
-        folds.append({"name": name, "n": int(len(f)), "threshold": th, **s, "auc": roc_auc(y, p), "bss": brier_skill_score(y, p)})
+        others = [g["target"].to_numpy() for j, g in enumerate(frames) if j != k]
+        clim_train = float(np.concatenate(others).mean()) if others else float("nan")
+        folds.append({"name": name, "n": int(len(f)), "threshold": th, **s, "base_rate": float(np.mean(y)), "auc": roc_auc(y, p),
+                      "bss": brier_skill_score(y, p),
+                      "bss_train_climatology": brier_skill_score(y, p, clim_train) if others else float("nan")})
     allf = pd.concat([f.assign(pred=(f["flare_prob"] >= th).astype(int)) for f, th in zip(frames, ths)], ignore_index=True)
     tss = np.array([f["tss"] for f in folds])
     hss = np.array([f["hss"] for f in folds])
@@ -140,11 +182,14 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
         "hss_sd": sd(hss),
         "pooled": skill_scores(y, allf["pred"].to_numpy()),
         "auc": roc_auc(y, p),
+        "gini": gini(y, p),
         "bss": brier_skill_score(y, p),
         "near_limb": recall_by_class_and_region(allf),
+        "events": event_recall(allf, flare_ids(allf)),
+        "by_year": skill_by_year(allf).to_dict(orient="records"),
         "by_longitude": recall_by_longitude(allf).to_dict(orient="records"),
         "false_alarms": false_alarms_by_class(allf).reset_index(names="max_class").to_dict(orient="records"),
-        "reliability": reliability(y, p).to_dict(orient="records"),
+        "reliability": reliability(y, p, RELIABILITY_BINS).to_dict(orient="records"),
         "sweep": threshold_sweep(y, p, np.round(np.arange(0.05, 1.0, 0.05), 2))[["threshold", "tss", "hss"]].to_dict(orient="records"),
     }
     if bootstrap:
@@ -173,6 +218,9 @@ def summarise(result: dict) -> str:
                      f"AUC {f['auc']:.3f}  TP {f['tp']} FP {f['fp']} FN {f['fn']} TN {f['tn']}")
     lines.append(f"TSS {result['tss_mean']:.2f} +/- {result['tss_sd']:.2f}{ci('tss_ci')}   HSS {result['hss_mean']:.2f} +/- "
                  f"{result['hss_sd']:.2f}{ci('hss_ci')}   AUC {result['auc']:.3f}{ci('auc_ci')}   BSS {result['bss']:.3f}{ci('bss_ci')}")
+    po = result["pooled"]
+    lines.append(f"pooled: ApSS {po['apss']:.2f}   ETS {po['ets']:.2f}   false-alarm ratio {po['false_alarm_ratio']:.2f}   "
+                 f"POFD {po['pofd']:.3f}   frequency bias {po['frequency_bias']:.2f}")
     if "calibrated" in result:
         c = result["calibrated"]
         lines.append(f"calibrated ({c['method']}, cross-fitted): BSS {c['bss']:.3f}   AUC {c['auc']:.3f}")
@@ -182,8 +230,13 @@ def summarise(result: dict) -> str:
         extra = ""
         if "limb_recall_ci" in r:
             extra = f" [{r['limb_recall_ci'][0]:.2f}, {r['limb_recall_ci'][1]:.2f}] from {r['n_flares']} flares"
+        behind = f"  behind the limb {r['behind_recall']:.2f} (n={r['n_behind']})" if r["n_behind"] else ""
         lines.append(f"  {c}: {word} central {r['central_recall']:.2f} (n={r['n_central']})  near-limb {r['limb_recall']:.2f} "
-                     f"(n={r['n_limb']}){extra}")
+                     f"(n={r['n_limb']}){extra}  east {r['east_recall']:.2f} (n={r['n_east']})  west {r['west_recall']:.2f} "
+                     f"(n={r['n_west']}){behind}")
+    ev = result["events"]["all"]
+    lines.append(f"event-based: {ev['detected']} of {ev['n_flares']} distinct flares warned of ({ev['recall']:.2f}); "
+                 f"first flares {ev['first_detected']} of {ev['n_first']} ({ev['first_recall']:.2f})")
     return "\n".join(lines)
 
 

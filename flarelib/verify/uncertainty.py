@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .metrics import LIMB_DEG, _hss, _tss, brier_skill_score, roc_auc
+from .metrics import LIMB_DEG, _hss, _tss, brier_skill_score, limb_masks, roc_auc
 
 __all__ = ["DEFAULT_BLOCK_DAYS", "label_autocorrelation", "day_blocks", "flare_ids", "bootstrap_scores", "limb_recall_intervals",
            "paired_difference", "percentile_interval", "cluster_interval"]
@@ -184,7 +184,7 @@ def limb_recall_intervals(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0
     rng = np.random.default_rng(seed)
     ids = flare_ids(frame)
     letter = frame["max_class"].fillna("").astype(str).str.strip().str.upper().str[:1].to_numpy()
-    limb = np.abs(pd.to_numeric(frame["fl_lon"], errors="coerce").to_numpy()) > limb_deg
+    limb = limb_masks(frame["fl_lon"], limb_deg)["limb"]  # the visible limb, as recall_by_class_and_region counts it
     pred = frame["pred"].to_numpy(float)
     out = {}
     for c in classes:
