@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--store", required=True, help="the book's simulated 512 px store")
     ap.add_argument("--train-seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--model-seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--calibration-seed", type=int, default=4,
+                    help="seed of the Sun the rate level is refitted on (neither trained on nor reported); -1: no refit")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     ap.add_argument("--n-boot", type=int, default=500)
@@ -88,16 +90,22 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         suns.append(simulate_to_store(replace(sim, seed=s), work / f"sun{s}", progress=False))
         print(f"training Sun seed {s}: {time.perf_counter() - t0:.0f} s", flush=True)
+    cal = None
+    if args.calibration_seed >= 0:
+        if args.calibration_seed in args.train_seeds:
+            raise InputError(f"--calibration-seed {args.calibration_seed}: also a training seed")
+        cal = simulate_to_store(replace(sim, seed=args.calibration_seed), work / f"sun{args.calibration_seed}", progress=False)
+    refit = "" if cal is None else ", level refitted on a further Sun"
     epochs, rows, model_rows = [], [], []
     for seed in args.model_seeds:
         cfg = TrainConfig.ratenet(seed=seed, epochs=args.epochs)
         t0 = time.perf_counter()
-        res = train_independent(suns, store.path, cfg, work / f"model{seed}", overwrite=True, progress=False)
+        res = train_independent(suns, store.path, cfg, work / f"model{seed}", overwrite=True, progress=False, calibration_store=cal)
         wall = time.perf_counter() - t0
         for r in res:
             epochs.append(r.log.assign(model_seed=seed))
-            rep = r.log[r.log["epoch"] == r.reported_epoch].iloc[0]
-            rows.append({"configuration": f"ratenet, trained on {len(suns)} independent Suns, {args.epochs} epochs, 512 px",
+            rep = r.log[r.log["epoch"] == r.reported_epoch].iloc[-1]  # the refitted row when there is one
+            rows.append({"configuration": f"ratenet, trained on {len(suns)} independent Suns, {args.epochs} epochs, 512 px{refit}",
                          "store": fp, "seed": seed, "fold": r.fold, "epochs": args.epochs, "tss": rep["val_tss"], "hss": rep["val_hss"],
                          "forecast_positive": rep["val_forecast_positive"], "collapsed": r.collapsed, "wall_s_all_folds": round(wall, 1),
                          "auc": rep["val_auc"], "bss": rep["val_bss"]})

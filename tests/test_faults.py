@@ -273,3 +273,26 @@ def test_explanations_never_swap_in_a_synthetic_background_silently(tmp_path, re
         explain_files(ck, [real_magnetogram], methods=("deepshap",), out=tmp_path / "ex")
     res = explain_files(ck, [real_magnetogram], methods=("deepshap",), out=tmp_path / "ex", synthetic_background=True)
     assert res[0]["background"] == "synthetic"
+
+
+def test_explaining_a_file_takes_the_disk_from_its_header(tmp_path, real_magnetogram):
+    import torch
+
+    from flarelib.explain.attribution import explain, explain_files
+    from flarelib.io.geometry import disk_coverage
+    from flarelib.io.magnetogram import read_magnetogram
+    from flarelib.model.checkpoint import CheckpointMeta, save_checkpoint
+    from flarelib.model.network import ModelConfig, build_model
+
+    cfg = ModelConfig(init="kaiming", input_scaling="centered")
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    ck = tmp_path / "model.pt"
+    save_checkpoint(ck, {"model": model.state_dict(), "meta": CheckpointMeta(model=cfg, image_size_px=64, fold=1).to_json()})
+    res = explain_files(ck, [real_magnetogram], methods=("ig",), out=tmp_path / "ex", n_steps=4)
+    saved = np.load(res[0]["maps"]["ig"])
+    m = read_magnetogram(real_magnetogram, size_px=64)
+    x = torch.from_numpy(m.data.astype(np.float32))[None, None]
+    cover = disk_coverage(64, m.meta.disk_center_px, m.meta.disk_radius_px).astype(np.float32)[None]
+    model.eval()
+    assert np.allclose(saved, explain(model, x, ("ig",), n_steps=4, disks=cover).maps["ig"][0], atol=1e-6)

@@ -1,4 +1,6 @@
 """FlareRateNet: the rate-map network, its Schrijver stem and disk, and its training profile; the image-R baseline."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,10 @@ from flarelib.errors import CheckpointError, InputError
 from flarelib.io.magnetogram import ZERO_GAUSS_VALUE
 from flarelib.model.checkpoint import model_from_checkpoint
 from flarelib.model.network import FlareRateNet, ModelConfig, SchrijverStem, build_model
-from flarelib.model.training import TrainConfig, store_disk_fraction, train_fold, train_independent
+from flarelib.model.training import TrainConfig, cpu_has_native_bf16, store_disk_fraction, train_fold, train_independent
 from flarelib.sim.simulator import SimConfig, simulate_to_store
 from flarelib.verify.baselines import schrijver_r
+from flarelib.verify.calibration import fit_rate_scale, scale_rate
 
 
 def _bytes(gauss: np.ndarray) -> torch.Tensor:
@@ -120,6 +123,55 @@ def test_training_on_independent_suns_scores_every_fold_of_another(store, tmp_pa
         train_independent([store], store, cfg, tmp_path / "run2", progress=False)
     with pytest.raises(CheckpointError):
         train_independent([other], store, cfg, tmp_path / "run", progress=False)
+
+
+def test_the_rate_refit_moves_the_level_not_the_ranking(store, tmp_path):
+    sun4 = simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=128, seed=4), tmp_path / "sun4",
+                             workers=1, progress=False)
+    sun5 = simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=48, size_px=128, seed=5), tmp_path / "sun5",
+                             workers=1, progress=False)
+    cfg = TrainConfig.ratenet(epochs=1, batch_size=8, max_batches_per_epoch=2, threads=1,
+                              model=ModelConfig(arch="ratenet", stem="schrijver", width=4))
+    res = train_independent([sun4], store, cfg, tmp_path / "run", progress=False, calibration_store=sun5)
+    info = json.loads((tmp_path / "run" / "rate_refit.json").read_text())
+    assert info["calibration_fingerprint"] == open_store(sun5).fingerprint and info["scale"] > 0
+    log = pd.read_csv(tmp_path / "run" / "log.csv")
+    assert log["refit"].sum() == 4 and len(log) == 8
+    before, after = log[~log["refit"]].set_index("fold"), log[log["refit"]].set_index("fold")
+    assert np.allclose(before["val_auc"], after["val_auc"], atol=1e-6)  # a monotone map: the ranking is kept
+    assert res[0].log["refit"].iloc[-1]
+    # the checkpoint carries the refit: the reloaded network reproduces the written probabilities
+    model, _ = model_from_checkpoint(tmp_path / "run" / "model.pt")
+    pred = pd.read_csv(tmp_path / "run" / "fold1" / "predictions.csv")
+    xs = StoreDataset(open_store(store), (1,)).images(np.arange(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_native_bf16()):  # as training predicted
+        p = model.eval().predict_proba(xs.contiguous(memory_format=torch.channels_last)).float().numpy()
+    assert np.allclose(p, pred["flare_prob"].to_numpy()[:3], atol=2e-3)
+    # a calibration Sun must be a third Sun, and the refit needs rates
+    with pytest.raises(InputError, match="calibration store"):
+        train_independent([sun4], store, cfg, tmp_path / "run3", progress=False, calibration_store=sun4)
+    with pytest.raises(InputError, match="needs a network with rates"):
+        train_independent([sun4], store, TrainConfig.offline(epochs=1), tmp_path / "run4", progress=False, calibration_store=sun5)
+
+
+def test_the_fitted_rate_scale_balances_a_compressed_forecast():
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.25).astype(int)
+    lam = np.exp(rng.normal(-1.5 + 0.8 * y, 0.5))  # ranks well, rates too low
+    p = 1 - np.exp(-lam)
+    w = (4000 / (2 * (y == 0).sum()), 4000 / (2 * (y == 1).sum()))
+    s = fit_rate_scale(y, p, w)
+    q = scale_rate(p, s)
+    assert s > 1 and np.mean(q >= 0.5) > np.mean(p >= 0.5)
+    assert np.allclose(q, 1 - np.exp(-s * lam))
+    # at the optimum the weighted loss is flat: a nudge either way is no better
+    def loss(f):
+        pp = np.clip(scale_rate(p, f), 1e-12, 1 - 1e-12)
+        ww = np.where(y == 1, w[1], w[0])
+        return np.sum(ww * -(y * np.log(pp) + (1 - y) * np.log(1 - pp)))
+    assert loss(s) <= min(loss(s * 1.05), loss(s / 1.05))
+    with pytest.raises(InputError):
+        fit_rate_scale(np.zeros(5), np.full(5, 0.3))
 
 
 def test_joined_datasets_read_the_right_images(store, tmp_path):

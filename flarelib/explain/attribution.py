@@ -40,6 +40,7 @@ from scipy.stats import spearmanr
 from ..data.labels import FOLDS
 from ..data.store import Store, open_store
 from ..errors import InputError, StoreError
+from ..io.geometry import disk_coverage
 from ..io.magnetogram import ZERO_GAUSS_VALUE, read_magnetogram
 from ..model.checkpoint import model_from_checkpoint
 from ..model.network import FLARE, FullDiskAlexNet
@@ -359,7 +360,10 @@ def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanat
     for p in map(Path, paths):
         m = read_magnetogram(p, size_px=meta.image_size_px)
         x = torch.from_numpy(m.data.astype(np.float32))[None, None]
-        ex = explain(model, x, methods, background=background, n_steps=n_steps)
+        # the disk from the header's geometry, as region_forecasts has it: never "pixel > 0" (a saturated negative
+        # umbra is 0 on Helioviewer's byte scale, like the sky)
+        cover = disk_coverage(x.shape[-1], m.meta.disk_center_px, m.meta.disk_radius_px).astype(np.float32)[None]
+        ex = explain(model, x, methods, background=background, n_steps=n_steps, disks=cover)
         stem = p.name.split(".")[0]
         files = {}
         for k, a in ex.maps.items():

@@ -51,12 +51,13 @@ from ..data.labels import FOLDS, inner_split
 from ..data.store import Store, open_store
 from ..errors import CheckpointError, InputError
 from ..schemas import PREDICTIONS
-from ..verify.calibration import CALIBRATION_KINDS, fit_calibrator
+from ..verify.calibration import CALIBRATION_KINDS, fit_calibrator, fit_rate_scale, scale_rate
 from ..verify.metrics import brier_skill_score, roc_auc, skill_scores
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .network import ModelConfig, build_model
 
-__all__ = ["TrainConfig", "FoldResult", "train_fold", "cross_validate", "train_independent", "pick_device", "PAPER_DEVIATIONS_FIXED", "predict"]
+__all__ = ["TrainConfig", "FoldResult", "train_fold", "cross_validate", "train_independent", "pick_device", "PAPER_DEVIATIONS_FIXED", "predict",
+           "cpu_has_native_bf16"]
 
 log = logging.getLogger("flarelib.training")
 
@@ -95,7 +96,9 @@ class TrainConfig:
         On a CPU, train and predict in bfloat16 autocast with channels-last tensors (``amp`` and
         ``channels_last`` apply to CUDA). Measured: 1.15x at 128 px for FullDiskAlexNet (``make bench``); for
         :class:`~flarelib.model.network.FlareRateNet` at 512 px, two 4-epoch runs on three Suns (same network and
-        data, not interleaved) took 372 s in bf16 and 644 s in fp32 (1.7x).
+        data, not interleaved) took 372 s in bf16 and 644 s in fp32 (1.7x), on a CPU with native bfloat16.
+        Where the CPU has none (:func:`cpu_has_native_bf16`) fp32 is used instead, with a warning: emulated
+        bfloat16 is several times slower (about 400 s per epoch of the same run on an AVX2-only CPU).
     """
 
     profile: str = "paper"
@@ -291,9 +294,33 @@ def _set_threads(cfg: TrainConfig) -> None:
     torch.backends.cudnn.benchmark = not cfg.deterministic
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), as oneDNN sees it.
+
+    Without it bfloat16 is emulated: measured on a 2-core AMD EPYC with AVX2 only, one FlareRateNet epoch on three
+    512 px Suns took about 400 s in emulated bf16 (a CPU with native bf16 ran four in 372 s).
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # an older or a stripped build: ask the CPU flags
+        return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
+_BF16_WARNED = False
+
+
 def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
-    """bfloat16 autocast: on CUDA with ``amp``, on a CPU with ``cpu_bf16``."""
-    return (cfg.amp and device.type == "cuda") or (cfg.cpu_bf16 and device.type == "cpu")
+    """bfloat16 autocast: on CUDA with ``amp``, on a CPU with ``cpu_bf16`` where it has native bfloat16 (else fp32)."""
+    global _BF16_WARNED
+    if device.type == "cuda":
+        return cfg.amp
+    if cfg.cpu_bf16 and device.type == "cpu" and not cpu_has_native_bf16():
+        if not _BF16_WARNED:
+            log.warning("cpu_bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); training in fp32, "
+                        "which is faster than emulated bfloat16 here")
+            _BF16_WARNED = True
+        return False
+    return cfg.cpu_bf16 and device.type == "cpu"
 
 
 def _channels_last(cfg: TrainConfig, device: torch.device) -> bool:
@@ -567,22 +594,30 @@ def cross_validate(store_path, config: TrainConfig, out_dir, folds=(1, 2, 3, 4),
 
 
 def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, folds=(1, 2, 3, 4), overwrite: bool = False,
-                      progress: bool = True) -> list[FoldResult]:
+                      progress: bool = True, calibration_store=None) -> list[FoldResult]:
     """Train one model on other, independent Suns and score it on every fold of ``eval_store``.
 
     The simulator makes as many independent Suns (seeds) as a study needs. A model trained on all partitions of
     ``train_stores`` never sees ``eval_store``, so each of its folds is an honest validation set and one model
     serves all four (a quarter of the cost of cross-validation). The reported model is the final epoch's
-    (``select="final"`` only: there is no inner split to select on). Writes ``out_dir/model.pt``, ``log.csv``
+    (``select="final"``: the evaluated Sun is never used to choose). Writes ``out_dir/model.pt``, ``log.csv``
     (per epoch and fold: losses, TSS, HSS, AUC, BSS, the share forecast "flare") and
     ``out_dir/fold{k}/predictions.csv`` in :func:`train_fold`'s format, so ``flarelib evaluate`` reads the run.
+
+    With ``calibration_store`` (a further Sun, neither trained on nor evaluated) a
+    :class:`~flarelib.model.network.FlareRateNet`'s level is refitted after the final epoch: one factor on every
+    cell's rate, chosen on that Sun's predictions to minimise the training loss
+    (:func:`~flarelib.verify.calibration.fit_rate_scale`), is folded into the rate layer's bias of ``model.pt``,
+    and the predictions written are the refitted model's. ``log.csv`` then ends with one row per fold marked
+    ``refit`` (the refitted model's scores) and ``rate_refit.json`` records the factor and what it was fitted on.
 
     Raises
     ------
     CheckpointError
         ``out_dir`` holds a run and ``overwrite`` is not given.
     InputError
-        ``select`` is not ``"final"``, no training store is given, or the stores differ in image size.
+        ``select`` is not ``"final"``, no training store is given, the stores differ in image size, the
+        calibration store is a training or the evaluated store, or a refit is asked of a network without rates.
     """
     out = Path(out_dir)
     if config.select != "final":
@@ -597,6 +632,12 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
     trains = [open_store(p) for p in train_stores]
     if ev.fingerprint in {t.fingerprint for t in trains}:
         raise InputError(f"{eval_store}: the evaluated store is also a training store")
+    cal = None if calibration_store is None else open_store(calibration_store)
+    if cal is not None:
+        if cal.fingerprint in {ev.fingerprint} | {t.fingerprint for t in trains}:
+            raise InputError(f"{calibration_store}: the calibration store is also a training or the evaluated store")
+        if config.model.arch != "ratenet":
+            raise InputError(f"{calibration_store}: a rate refit needs a network with rates (arch 'ratenet'), got {config.model.arch!r}")
     train_ds = ConcatStoreDataset([StoreDataset(t, (1, 2, 3, 4), config.image_size) for t in trains])
     vals = {k: StoreDataset(ev, (k,), config.image_size) for k in folds}
     if config.model.arch == "ratenet" and config.model.disk is None:
@@ -627,6 +668,9 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
         atomic_write_text(out / "log.csv", pd.DataFrame(rows).to_csv(index=False))
         log.info("independent epoch %d: train %.4f, fold TSS %s", epoch + 1, train_loss,
                  " ".join(f"{r['val_tss']:.3f}" for r in rows[-len(vals):]))
+    if cal is not None:
+        probs = _refit_rate(model, cal, config, device, weights, out, vals, probs, rows, train_ds)
+        atomic_write_text(out / "log.csv", pd.DataFrame(rows).to_csv(index=False))
     meta = CheckpointMeta(model=config.model, image_size_px=int(config.image_size or ev.size_px), fold=0, epoch=config.epochs,
                           selection="final", profile=config.profile, store_path=str(trains[0].path.resolve()),
                           store_fingerprint=trains[0].fingerprint, calibrator=None)
@@ -639,3 +683,33 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
         results.append(FoldResult(k, config.epochs, "final", table[table["fold"] == k].reset_index(drop=True), out / f"fold{k}",
                                   bool((p >= 0.5).all() or (p < 0.5).all())))
     return results
+
+
+def _refit_rate(model, cal: Store, config: TrainConfig, device, weights, out: Path, vals: dict, probs: dict, rows: list,
+                train_ds) -> dict:
+    """Refit a FlareRateNet's level on ``cal`` (see :func:`train_independent`); returns the refitted fold probabilities."""
+    cal_ds = StoreDataset(cal, (1, 2, 3, 4), config.image_size)
+    _, cal_probs = predict(model, cal_ds, weights, config, device)
+    w = tuple(float(v) for v in weights.cpu())
+    scale = fit_rate_scale(cal_ds.targets, cal_probs, w)
+    with torch.no_grad():
+        model.rate.bias += math.log(scale)
+    refitted = {k: scale_rate(p, scale).astype(np.float32) for k, p in probs.items()}
+    last = {r["fold"]: r for r in rows if r["epoch"] == config.epochs}
+    for k, ds in vals.items():
+        p, sc = refitted[k], skill_scores(ds.targets, refitted[k] >= 0.5)
+        rows.append({**last[k], "val_tss": sc["tss"], "val_hss": sc["hss"], "val_forecast_positive": float(np.mean(p >= 0.5)),
+                     "val_auc": roc_auc(ds.targets, p), "val_bss": brier_skill_score(ds.targets, p, float(np.mean(train_ds.targets))),
+                     "val_mean_prob": float(np.mean(p)), "seconds": 0.0, "refit": True})
+    for r in rows:
+        r.setdefault("refit", False)
+    cal_sc = skill_scores(cal_ds.targets, scale_rate(cal_probs, scale) >= 0.5)
+    info = {"scale": scale, "log_scale": math.log(scale), "calibration_store": str(cal.path.resolve()),
+            "calibration_fingerprint": cal.fingerprint, "n_fit": len(cal_ds), "class_weights": list(w),
+            "calibration_forecast_positive_before": float(np.mean(cal_probs >= 0.5)),
+            "calibration_forecast_positive_after": float(np.mean(scale_rate(cal_probs, scale) >= 0.5)),
+            "calibration_tss_after": cal_sc["tss"], "calibration_base_rate": float(np.mean(cal_ds.targets))}
+    atomic_write_text(out / "rate_refit.json", json.dumps(info, indent=1))
+    log.info("rate refit on %s: x%.3f (forecast 'flare' %.1f %% -> %.1f %% of its instants)", cal.path, scale,
+             100 * info["calibration_forecast_positive_before"], 100 * info["calibration_forecast_positive_after"])
+    return refitted
