@@ -235,18 +235,26 @@ def plot_resolution_ladder(table: pd.DataFrame, prefixes=("image R + flux + area
 
 
 def plot_epoch_scores(epochs: pd.DataFrame, columns=("val_auc", "val_bss", "val_tss", "val_forecast_positive"), axes=None):
-    """Per-epoch validation scores, one line per (model seed, fold), the mean over them in black."""
+    """Per-epoch validation scores, one line per (model seed, fold), the mean over them in black.
+
+    Rows marked ``refit`` (the final model after a rate refit, :func:`~flarelib.model.training.train_independent`)
+    are drawn apart, as their mean (a red diamond at the final epoch), not as a further step of the trajectory.
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3))
     names = {"val_auc": "ROC AUC", "val_bss": "Brier skill score", "val_tss": "TSS at 0.5", "val_forecast_positive": 'share forecast "flare"',
              "train_loss": "training loss"}
+    refit = epochs["refit"].fillna(False).astype(bool) if "refit" in epochs else pd.Series(False, index=epochs.index)
+    trajectory, refitted = epochs[~refit], epochs[refit]
     for ax, col in zip(np.atleast_1d(axes), columns):
-        for _, g in epochs.groupby(["model_seed", "fold"]):
+        for _, g in trajectory.groupby(["model_seed", "fold"]):
             ax.plot(g["epoch"], g[col], color="tab:blue", alpha=0.3, lw=1)
-        mean = epochs.groupby("epoch")[col].mean()
+        mean = trajectory.groupby("epoch")[col].mean()
         ax.plot(mean.index, mean.to_numpy(), color="k", lw=2, marker="o", label="mean")
+        if len(refitted):
+            ax.plot(refitted["epoch"].max(), refitted[col].mean(), color="tab:red", marker="D", ls="none", label="after the rate refit")
         ax.set(xlabel="epoch", ylabel=names.get(col, col), title=names.get(col, col))
         ax.set_xticks(sorted(epochs["epoch"].unique()))
     return axes

@@ -315,7 +315,8 @@ if have_study:
 # %% [markdown]
 # *Table 2.4 and figure 2.4: FlareRateNet (one row per model seed, at the 0.5 threshold) beside the free baselines
 # and the present-disk oracle on the same folds of the same Sun; below, per epoch, the validation AUC, Brier skill
-# score, TSS and share of instants forecast "flare" of every (seed, fold), their mean in black (scored, never used
+# score, TSS and share of instants forecast "flare" of every (seed, fold), their mean in black and, red diamond, the
+# mean after the rate refit (scored, never used
 # to choose).* Over {glue:text}`ratenet_seeds` seeds its fold-mean TSS is {glue:text}`ratenet_tss`
 # (standard deviation over seeds {glue:text}`ratenet_tss_sd`; range {glue:text}`ratenet_tss_range`) and its AUC
 # {glue:text}`ratenet_auc`, against {glue:text}`persistence_tss` for 24-h persistence, an AUC of
