@@ -694,7 +694,7 @@ def _refit_rate(model, cal: Store, config: TrainConfig, device, weights, out: Pa
     scale = fit_rate_scale(cal_ds.targets, cal_probs, w)
     with torch.no_grad():
         model.rate.bias += math.log(scale)
-    refitted = {k: scale_rate(p, scale).astype(np.float32) for k, p in probs.items()}
+    refitted = {k: scale_rate(p, scale) for k, p in probs.items()}  # float64: a float32 cast can tie neighbours and move the AUC
     last = {r["fold"]: r for r in rows if r["epoch"] == config.epochs}
     for k, ds in vals.items():
         p, sc = refitted[k], skill_scores(ds.targets, refitted[k] >= 0.5)
