@@ -25,10 +25,11 @@ book: setup
 	@test -f _build/html/index.html && echo "book: _build/html/index.html"
 
 # unit tests, the notebooks under nbval, then the built book in headless Chromium (a quick book with the
-# notebooks' own small parameters is built first when none is there)
+# notebooks' own small parameters is built first when none is there). The unit tests run in two processes, one
+# per core, whole files per process (module fixtures are built once): measured 857 s against 1293 s in one process
 test: setup
 	$(VENV)/bin/ruff check --no-cache .
-	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider --durations=12
+	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider -n 2 --dist loadfile --durations=12
 	$(VENV)/bin/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 	@test -f _build/html/index.html || $(MAKE) --no-print-directory book BOOK_PARAMS=
 	$(VENV)/bin/python -m pytest tests_book -q -p no:cacheprovider
