@@ -7,15 +7,17 @@ region's rate that no magnetogram shows (:mod:`flarelib.model.history`). This sc
 
 1. computes its cell log-rates on the calibration Sun (``--calibration-store``: neither trained on nor reported)
    and on the book's Sun (``--store``), and each cell's >= C1.0 / >= M1.0 flare counts of the last 24 h;
-2. fits a :class:`~flarelib.model.history.HistoryHead` (three numbers) on the calibration Sun with the training's
-   class weights, and scores it at 0.5 on the book Sun's four folds, beside the network alone (the rate maps
+2. fits a :class:`~flarelib.model.history.HistoryHead` (four numbers) on the calibration Sun with the training's
+   class weights, in each design of :data:`VARIANTS` (the one reported is chosen by cross-validation on the
+   calibration Sun), and scores it at 0.5 on the book Sun's four folds, beside the network alone (the rate maps
    must reproduce its written predictions) and a **no-image control**: the same head on a flat map (every
    on-disk cell alike), which is regional persistence;
 3. writes ``benchmarks/results/ratenet_history.csv`` (one row per forecast: fold-mean TSS/HSS with 95 % block
-   intervals, AUC, BSS, the head's numbers, the paired TSS difference against 24-h persistence) and appends
+   intervals, AUC, BSS, the head's numbers, the paired TSS differences against 24-h persistence and against the
+   no-image control) and appends
    the per-fold rows to ``seeds.csv`` (with the store's fingerprint).
 
-Example (about 12 minutes on 2 cores: six passes of 2192 frames at 512 px)::
+Example (about 5 minutes on 2 cores: six passes of 2192 frames at 512 px, about 50 s each, then the bootstraps)::
 
     python benchmarks/history_study.py --store runs/book512/data --calibration-store runs/ratenet/sun4
 """
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+from seeds import write_seed_rows  # noqa: E402  (benchmarks/seeds.py, beside this script)
 
 from flarelib.data.store import open_store  # noqa: E402
 from flarelib.errors import InputError  # noqa: E402
@@ -95,6 +97,12 @@ def frames_with(store, prob: np.ndarray, template: list[pd.DataFrame]) -> list[p
     return out
 
 
+def paired(name: str, frames: list[pd.DataFrame], other, other_thresholds, n_boot: int) -> dict:
+    """``tss_minus_{name}`` and its 95 % interval bounds: ``frames`` at 0.5 against ``other``, paired on the same instants."""
+    d = paired_tss_difference(frames, 0.5, other, other_thresholds, n_boot=n_boot)
+    return {f"tss_minus_{name}": d["difference"], f"tss_minus_{name}_lo": d["ci"][0], f"tss_minus_{name}_hi": d["ci"][1]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", required=True, help="the book's simulated 512 px store (reported)")
@@ -103,13 +111,12 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=str(ROOT / "runs" / "ratenet"))
     ap.add_argument("--n-boot", type=int, default=500)
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     store, cal = open_store(args.store), open_store(args.calibration_store)
     if store.fingerprint == cal.fingerprint:
         raise InputError(f"--calibration-store {args.calibration_store}: the reported store itself")
     fp = store.fingerprint[:16]
-    hist = {s.fingerprint: cell_flare_history(s.index, pd.read_csv(s.path / "catalog.csv"), s.size_px) for s in (store, cal)}
-    g = hist[store.fingerprint].shape[-1]
+    hist_ev, hist_cal = (cell_flare_history(s.index, pd.read_csv(s.path / "catalog.csv"), s.size_px) for s in (store, cal))
+    g = hist_ev.shape[-1]
     y_cal = cal.index["target"].to_numpy(int)
     persist = baselines.persistence(store.index)
     forecasts, extra, rows = {}, {}, []
@@ -123,7 +130,7 @@ def main(argv=None) -> int:
         model, _ = model_from_checkpoint(run / "model.pt")
         template = [read_predictions(run / f"fold{k}" / "predictions.csv") for k in FOLDS]
         lr_ev, lr_cal = cached_rate_maps(model, store, run), cached_rate_maps(model, cal, run)
-        alone = HistoryHead().probability(lr_ev, np.zeros_like(hist[store.fingerprint]))
+        alone = HistoryHead().probability(lr_ev, np.zeros_like(hist_ev))
         written = pd.concat(template)
         check = frames_with(store, alone, template)
         gap = np.abs(pd.concat(check)["flare_prob"].to_numpy() - written["flare_prob"].to_numpy())
@@ -133,29 +140,23 @@ def main(argv=None) -> int:
                                "away from its written predictions")
         if control is None:  # the no-image control, on the first model's instants
             flat_cal, flat_ev = flat_log_rates(cal, g, cal.size_px // g), flat_log_rates(store, g, store.size_px // g)
-            control = fit_history_head(flat_cal, hist[cal.fingerprint], y_cal, weights, fit_image_weight=False)
-            cframes = frames_with(store, control.probability(flat_ev, hist[store.fingerprint]), template)
+            control = fit_history_head(flat_cal, hist_cal, y_cal, weights, fit_image_weight=False)
+            cframes = frames_with(store, control.probability(flat_ev, hist_ev), template)
             forecasts[FLARE_RECORD] = (cframes, [0.5] * 4)
-            d = paired_tss_difference(cframes, 0.5, persist.frames, persist.thresholds, n_boot=args.n_boot)
             extra[FLARE_RECORD] = {**{f"head_{k}": v for k, v in control.to_dict().items()},
-                                                               "tss_minus_persistence": d["difference"],
-                                                               "tss_minus_persistence_lo": d["ci"][0], "tss_minus_persistence_hi": d["ci"][1]}
+                                   **paired("persistence", cframes, persist.frames, persist.thresholds, args.n_boot)}
         # the design is chosen on the calibration Sun (fold-mean TSS at 0.5 of heads fitted on its other
         # partitions), never on the reported Sun; every design is reported
-        cv = {v: calibration_cv(lr_cal, hist[cal.fingerprint], cal.index, weights, fit) for v, fit in VARIANTS.items()}
+        cv = {v: calibration_cv(lr_cal, hist_cal, cal.index, weights, fit) for v, fit in VARIANTS.items()}
         chosen = max(cv, key=cv.get)
         for v, fit_w in VARIANTS.items():
-            head = fit_history_head(lr_cal, hist[cal.fingerprint], y_cal, weights, fit_image_weight=fit_w)
-            f_v = frames_with(store, head.probability(lr_ev, hist[store.fingerprint]), template)
+            head = fit_history_head(lr_cal, hist_cal, y_cal, weights, fit_image_weight=fit_w)
+            f_v = frames_with(store, head.probability(lr_ev, hist_ev), template)
             name_v = f"FlareRateNet + regional flare history ({v}), model seed {seed}"
             forecasts[name_v] = (f_v, [0.5] * 4)
-            d = paired_tss_difference(f_v, 0.5, persist.frames, persist.thresholds, n_boot=args.n_boot)
             extra[name_v] = {**{f"head_{k}": val for k, val in head.to_dict().items()}, "design": v, "chosen": v == chosen,
-                             "calibration_cv_tss": cv[v], "tss_minus_persistence": d["difference"],
-                             "tss_minus_persistence_lo": d["ci"][0], "tss_minus_persistence_hi": d["ci"][1]}
-            d = paired_tss_difference(f_v, 0.5, cframes, 0.5, n_boot=args.n_boot)
-            extra[name_v].update({"tss_minus_flare_record": d["difference"], "tss_minus_flare_record_lo": d["ci"][0],
-                                  "tss_minus_flare_record_hi": d["ci"][1]})
+                             "calibration_cv_tss": cv[v], **paired("persistence", f_v, persist.frames, persist.thresholds, args.n_boot),
+                             **paired("flare_record", f_v, cframes, 0.5, args.n_boot)}
             print(f"model seed {seed}, {v}: calibration-Sun CV TSS {cv[v]:.3f}{' (chosen)' if v == chosen else ''}; {head}", flush=True)
             if v == chosen:
                 frames = f_v
@@ -175,12 +176,7 @@ def main(argv=None) -> int:
     tab.to_csv(RESULTS / "ratenet_history.csv", index=False)
     print(tab[["forecast", "tss", "tss_lo", "tss_hi", "auc", "bss"]].round(3).to_string(index=False))
     new = pd.DataFrame(rows)
-    out = RESULTS / "seeds.csv"
-    old = pd.read_csv(out) if out.is_file() else pd.DataFrame()
-    if len(old):
-        key = ["configuration", "store", "seed"]
-        old = old[~old.set_index(key).index.isin(new.set_index(key).index)]
-    pd.concat([old, new], ignore_index=True).to_csv(out, index=False)
+    write_seed_rows(new, RESULTS / "seeds.csv")
     return 0
 
 

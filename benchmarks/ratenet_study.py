@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
+from seeds import write_seed_rows  # noqa: E402  (benchmarks/seeds.py, beside this script)
 
 from flarelib.data.store import open_store  # noqa: E402
 from flarelib.errors import InputError  # noqa: E402
@@ -116,12 +117,7 @@ def main(argv=None) -> int:
     pd.concat(epochs, ignore_index=True).assign(store=fp).to_csv(RESULTS / "ratenet_epochs.csv", index=False)
     pd.concat(model_rows, ignore_index=True).assign(store=fp).to_csv(RESULTS / "ratenet_models.csv", index=False)
     new = pd.DataFrame(rows)
-    out = RESULTS / "seeds.csv"
-    old = pd.read_csv(out) if out.is_file() else pd.DataFrame()
-    if len(old):
-        key = ["configuration", "store", "seed"]
-        old = old[~old.set_index(key).index.isin(new.set_index(key).index)]
-    pd.concat([old, new], ignore_index=True).to_csv(out, index=False)
+    write_seed_rows(new, RESULTS / "seeds.csv")
     print(new.groupby("seed")[["tss", "auc"]].mean().round(3).to_string())
     return 0
 

@@ -29,6 +29,23 @@ from flarelib.model.network import ModelConfig  # noqa: E402
 from flarelib.model.training import TrainConfig, cross_validate  # noqa: E402
 
 
+def write_seed_rows(new: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Merge per-fold rows into the seed table ``out`` and write it; returns the whole table.
+
+    A rerun of a (configuration, store, seed) replaces its rows; rows of other runs are kept.
+    """
+    if out.is_file():
+        old = pd.read_csv(out)
+        if "store" not in old:
+            old["store"] = ""
+        key = ["configuration", "store", "seed"]
+        rerun = old.set_index(key).index.isin(new.set_index(key).index)
+        new = pd.concat([old[~rerun], new], ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new.to_csv(out, index=False)
+    return new
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", required=True)
@@ -57,17 +74,7 @@ def main(argv=None) -> int:
                          "hss": rep["val_hss"], "forecast_positive": rep["val_forecast_positive"], "collapsed": r.collapsed,
                          "wall_s_all_folds": round(wall, 1)})
         print(pd.DataFrame(rows[-len(results):]).round(3).to_string(index=False), flush=True)
-    new = pd.DataFrame(rows)
-    out = Path(args.out)
-    if out.is_file():
-        old = pd.read_csv(out)
-        if "store" not in old:
-            old["store"] = ""
-        key = ["configuration", "store", "seed"]
-        rerun = old.set_index(key).index.isin(new.set_index(key).index)
-        new = pd.concat([old[~rerun], new], ignore_index=True)  # a rerun of (configuration, seed) replaces its rows
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new.to_csv(out, index=False)
+    new = write_seed_rows(pd.DataFrame(rows), Path(args.out))
     summary = new.groupby(["configuration", "store"]).agg(tss_mean=("tss", "mean"), tss_sd=("tss", "std"), collapsed=("collapsed", "sum"),
                                                folds=("tss", "size"))
     print(summary.round(3).to_string())

@@ -10,12 +10,12 @@ For each cell ``i`` of the rate map and the forecast time ``t``, ``n_C,i`` and `
 >= M1.0 flares that started in ``(t - window_h, t]`` at a position that differential rotation has carried into the
 cell (or one of its eight neighbours: a region spans more than one cell) by ``t``. The cell's rate becomes
 
-    lambda'_i = s * lambda_i * exp(beta_C log(1 + n_C,i) + beta_M log(1 + n_M,i)),
+    lambda'_i = s * lambda_i^gamma * (1 + n_C,i)^beta_C * (1 + n_M,i)^beta_M,
 
-three numbers fitted by the training loss (class-weighted cross-entropy) on a Sun the network was neither trained
-on nor is scored on. A cell the image calls quiet stays quiet whatever its history (the factor multiplies the
-image's rate), and the map is still a region-level forecast. Only flares that started before ``t`` are used: a
-forecast desk has them in the GOES event list.
+four numbers fitted by the training loss (class-weighted cross-entropy) on a Sun the network was neither trained
+on nor is scored on (``gamma`` held at 1 when the history should only multiply the network's rates; below 1 it
+tempers the network's contrast between cells). The map is still a region-level forecast. Only flares that started
+by ``t`` are used: a forecast desk has them in the GOES event list.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 import torch
+from scipy.ndimage import maximum_filter
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 from tqdm.auto import tqdm
@@ -32,13 +33,13 @@ from ..data.dataset import StoreDataset
 from ..errors import InputError
 from ..io.geometry import orthographic_project
 from ..io.goes import parse_goes_class
+from ..sim.flares import C1_WM2, M1_WM2
 from ..sim.observer import b0_annual_deg, synodic_rotation_deg_day
 
 __all__ = ["HistoryHead", "cell_flare_history", "fit_history_head", "store_log_rate_maps", "HISTORY_WINDOW_H"]
 
 #: Hours of flare record a forecast reads (the persistence window).
 HISTORY_WINDOW_H = 24.0
-_C1, _M1 = 1e-6, 1e-5
 
 
 def _catalog_columns(catalog: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -87,7 +88,7 @@ def cell_flare_history(index: pd.DataFrame, catalog: pd.DataFrame, size_px: int,
     g = size_px // cell_px
     t = pd.to_datetime(index["timestamp"]).to_numpy("datetime64[s]")
     start, flux, lon, lat = _catalog_columns(catalog)
-    keep = np.isfinite(lon) & np.isfinite(lat) & (flux >= _C1)
+    keep = np.isfinite(lon) & np.isfinite(lat) & (flux >= C1_WM2)
     order = np.argsort(start[keep], kind="stable")
     start, flux, lon, lat = start[keep][order], flux[keep][order], lon[keep][order], lat[keep][order]
     b0 = b0_annual_deg(t) if b0_deg is None else np.asarray(b0_deg, float)
@@ -103,16 +104,9 @@ def cell_flare_history(index: pd.DataFrame, catalog: pd.DataFrame, size_px: int,
         cx = np.clip((x / cell_px).astype(int), 0, g - 1)
         cy = np.clip((y / cell_px).astype(int), 0, g - 1)
         np.add.at(out[n, 0], (cy, cx), 1.0)
-        m = flux[s] >= _M1
+        m = flux[s] >= M1_WM2
         np.add.at(out[n, 1], (cy[m], cx[m]), 1.0)
     return out
-
-
-def _dilate3(a: np.ndarray) -> np.ndarray:
-    """Maximum over each cell's 3 x 3 neighbourhood, on the last two axes."""
-    p = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(1, 1), (1, 1)])
-    h, w = a.shape[-2:]
-    return np.max([p[..., i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=0)
 
 
 def _head_loss(theta: np.ndarray, lr: np.ndarray, f: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -162,7 +156,8 @@ class HistoryHead:
     @staticmethod
     def features(history: np.ndarray) -> np.ndarray:
         """``log(1 + n)`` of the 3 x 3-neighbourhood maxima of the counts, (N, 2, G, G) float64."""
-        return np.log1p(_dilate3(np.asarray(history, float)))
+        h = np.asarray(history, float)
+        return np.log1p(maximum_filter(h, size=(1,) * (h.ndim - 2) + (3, 3), mode="constant", cval=0.0))
 
     def log_rate_maps(self, log_rate: np.ndarray, history: np.ndarray) -> np.ndarray:
         """Each cell's log-rate with the history (N, G, G)."""
