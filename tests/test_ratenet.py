@@ -1,5 +1,6 @@
 """FlareRateNet: the rate-map network, its Schrijver stem and disk, and its training profile; the image-R baseline."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -123,6 +124,13 @@ def test_training_on_independent_suns_scores_every_fold_of_another(store, tmp_pa
         train_independent([store], store, cfg, tmp_path / "run2", progress=False)
     with pytest.raises(CheckpointError):
         train_independent([other], store, cfg, tmp_path / "run", progress=False)
+    # a learning curve's smaller training set: every k-th instant, scored at the final epoch only
+    res = train_independent([other], store, replace(cfg, max_batches_per_epoch=None), tmp_path / "every3", progress=False,
+                            train_every=3, score_every_epoch=False)
+    log = pd.read_csv(tmp_path / "every3" / "log.csv")
+    assert list(log["epoch"]) == [2] * 4 and log["train_images"].iloc[0] == len(range(0, len(open_store(other).index), 3))
+    with pytest.raises(InputError, match="train_every"):
+        train_independent([other], store, cfg, tmp_path / "every0", progress=False, train_every=0)
 
 
 def test_the_rate_refit_moves_the_level_not_the_ranking(store, tmp_path):

@@ -594,7 +594,8 @@ def cross_validate(store_path, config: TrainConfig, out_dir, folds=(1, 2, 3, 4),
 
 
 def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, folds=(1, 2, 3, 4), overwrite: bool = False,
-                      progress: bool = True, calibration_store=None) -> list[FoldResult]:
+                      progress: bool = True, calibration_store=None, train_every: int = 1,
+                      score_every_epoch: bool = True) -> list[FoldResult]:
     """Train one model on other, independent Suns and score it on every fold of ``eval_store``.
 
     The simulator makes as many independent Suns (seeds) as a study needs. A model trained on all partitions of
@@ -611,15 +612,23 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
     and the predictions written are the refitted model's. ``log.csv`` then ends with one row per fold marked
     ``refit`` (the refitted model's scores) and ``rate_refit.json`` records the factor and what it was fitted on.
 
+    ``train_every`` > 1 keeps every k-th instant of each training store (in time order): the smaller training sets of
+    a learning curve, spread over the same Suns and regions. With ``score_every_epoch=False`` only the final epoch is
+    scored (the training is the same: scoring draws no random numbers), which saves one pass over the evaluated Sun
+    per epoch.
+
     Raises
     ------
     CheckpointError
         ``out_dir`` holds a run and ``overwrite`` is not given.
     InputError
         ``select`` is not ``"final"``, no training store is given, the stores differ in image size, the
-        calibration store is a training or the evaluated store, or a refit is asked of a network without rates.
+        calibration store is a training or the evaluated store, a refit is asked of a network without rates, or
+        ``train_every`` is below 1.
     """
     out = Path(out_dir)
+    if int(train_every) < 1:
+        raise InputError(f"train_every must be >= 1, got {train_every}")
     if config.select != "final":
         raise InputError("train_independent: select must be 'final' (the evaluated Sun is never used to choose)")
     if not train_stores:
@@ -638,7 +647,8 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
             raise InputError(f"{calibration_store}: the calibration store is also a training or the evaluated store")
         if config.model.arch != "ratenet":
             raise InputError(f"{calibration_store}: a rate refit needs a network with rates (arch 'ratenet'), got {config.model.arch!r}")
-    train_ds = ConcatStoreDataset([StoreDataset(t, (1, 2, 3, 4), config.image_size) for t in trains])
+    train_ds = ConcatStoreDataset([StoreDataset(t, (1, 2, 3, 4), config.image_size,
+                                                rows=np.arange(len(t.index)) % int(train_every) == 0) for t in trains])
     vals = {k: StoreDataset(ev, (k,), config.image_size) for k in folds}
     if config.model.arch == "ratenet" and config.model.disk is None:
         config = replace(config, model=replace(config.model, disk=store_disk_fraction(ev)))
@@ -657,6 +667,8 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
         t0 = time.time()
         train_loss, n, grad_norm = _train_one_epoch(run, epoch, progress)
         sched.step(train_loss)
+        if not score_every_epoch and epoch + 1 < config.epochs:
+            continue
         for k, ds in vals.items():
             val_loss, probs[k] = predict(model, ds, weights, config, device)
             sc = skill_scores(ds.targets, probs[k] >= 0.5)
