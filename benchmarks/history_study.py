@@ -8,7 +8,7 @@ region's rate that no magnetogram shows (:mod:`flarelib.model.history`). This sc
 1. computes its cell log-rates on the calibration Sun (``--calibration-store``: neither trained on nor reported)
    and on the book's Sun (``--store``), and each cell's >= C1.0 / >= M1.0 flare counts of the last 24 h;
 2. fits a :class:`~flarelib.model.history.HistoryHead` (four numbers) on the calibration Sun with the training's
-   class weights, in each design of :data:`VARIANTS` (the one reported is chosen by cross-validation on the
+   class weights, in each design of :data:`HEAD_DESIGNS` (the one reported is chosen by cross-validation on the
    calibration Sun), and scores it at 0.5 on the book Sun's four folds, beside the network alone (the rate maps
    must reproduce its written predictions) and a **no-image control**: the same head on a flat map (every
    on-disk cell alike), which is regional persistence;
@@ -26,75 +26,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from seeds import write_seed_rows  # noqa: E402  (benchmarks/seeds.py, beside this script)
 
 from flarelib.data.store import open_store  # noqa: E402
 from flarelib.errors import InputError  # noqa: E402
 from flarelib.model.checkpoint import model_from_checkpoint  # noqa: E402
-from flarelib.model.history import HistoryHead, cell_flare_history, fit_history_head, store_log_rate_maps  # noqa: E402
+from flarelib.model.headline import FLARE_RECORD, FOLDS, check_rate_maps  # noqa: E402
+from flarelib.model.history import (  # noqa: E402
+    HEAD_DESIGNS,
+    cached_log_rate_maps,
+    calibration_cv_tss,
+    cell_flare_history,
+    fit_history_head,
+    flat_log_rates,
+    frames_with_probabilities,
+)
 from flarelib.verify import baselines  # noqa: E402
 from flarelib.verify.evaluation import paired_tss_difference, read_predictions, score_table  # noqa: E402
 from flarelib.verify.metrics import hss, roc_auc, tss  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-FOLDS = (1, 2, 3, 4)
-#: Designs of the head: the history multiplies the network's rates (``fit_image_weight=False``), or the network's
-#: contrast between cells is tempered too (its rate to a fitted power).
-VARIANTS = {"multiplied": False, "tempered": True}
-#: The no-image control: the same head on a flat map, every on-disk cell alike.
-FLARE_RECORD = "regional flare record alone (flat map, no image)"
-
-
-def calibration_cv(lr: np.ndarray, hist: np.ndarray, index: pd.DataFrame, weights, fit_image_weight: bool) -> float:
-    """Fold-mean TSS at 0.5 on the calibration Sun, each partition scored by a head fitted on the other three."""
-    part, y = index["partition"].to_numpy(int), index["target"].to_numpy(int)
-    out = []
-    for k in FOLDS:
-        tr, te = part != k, part == k
-        head = fit_history_head(lr[tr], hist[tr], y[tr], weights, fit_image_weight=fit_image_weight)
-        out.append(tss(y[te], (head.probability(lr[te], hist[te]) >= 0.5).astype(int)))
-    return float(np.mean(out))
-
-
-def cached_rate_maps(model, store, cache: Path) -> np.ndarray:
-    """The model's log-rate maps on ``store``, cached by the store's fingerprint beside the checkpoint."""
-    path = cache / f"log_rates_{store.fingerprint[:16]}.npy"
-    if path.is_file():
-        return np.load(path)
-    t0 = time.perf_counter()
-    lr = store_log_rate_maps(model, store, progress=False)
-    np.save(path, lr)
-    print(f"  rate maps of {store.path.name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    return lr
-
-
-def flat_log_rates(store, g: int, cell_px: int) -> np.ndarray:
-    """A map with every cell that touches the disk alike (log-rate 0), the rest empty: no image information."""
-    cx, cy, r = store.disk(0)
-    c = (np.arange(g) + 0.5) * cell_px
-    d = np.hypot(c[None, :] - cx, c[:, None] - cy)
-    on = d <= r + cell_px / np.sqrt(2)
-    return np.broadcast_to(np.where(on, 0.0, -50.0), (len(store), g, g))
-
-
-def frames_with(store, prob: np.ndarray, template: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """Per-fold prediction frames of ``template`` with the probabilities ``prob`` (rows of ``store.index``)."""
-    by_time = pd.Series(prob, index=pd.to_datetime(store.index["timestamp"]).to_numpy())
-    out = []
-    for f in template:
-        p = by_time.reindex(pd.to_datetime(f["timestamp"]).to_numpy()).to_numpy(float)
-        if not np.isfinite(p).all():
-            raise InputError("a prediction's instant is missing from the store's index")
-        out.append(f.assign(flare_prob=p))
-    return out
 
 
 def paired(name: str, frames: list[pd.DataFrame], other, other_thresholds, n_boot: int) -> dict:
@@ -129,29 +86,22 @@ def main(argv=None) -> int:
         weights = tuple(refit["class_weights"])
         model, _ = model_from_checkpoint(run / "model.pt")
         template = [read_predictions(run / f"fold{k}" / "predictions.csv") for k in FOLDS]
-        lr_ev, lr_cal = cached_rate_maps(model, store, run), cached_rate_maps(model, cal, run)
-        alone = HistoryHead().probability(lr_ev, np.zeros_like(hist_ev))
-        written = pd.concat(template)
-        check = frames_with(store, alone, template)
-        gap = np.abs(pd.concat(check)["flare_prob"].to_numpy() - written["flare_prob"].to_numpy())
-        # the written predictions may come from bfloat16 training (measured: mean 2e-4, max 4e-3 against these fp32 maps)
-        if gap.mean() > 1e-3 or gap.max() > 1e-2:
-            raise RuntimeError(f"{run}: the rate maps give probabilities {gap.mean():.4f} (mean), {gap.max():.4f} (max) "
-                               "away from its written predictions")
+        lr_ev, lr_cal = cached_log_rate_maps(model, store, run), cached_log_rate_maps(model, cal, run)
+        check_rate_maps(run, lr_ev, store, template)
         if control is None:  # the no-image control, on the first model's instants
             flat_cal, flat_ev = flat_log_rates(cal, g, cal.size_px // g), flat_log_rates(store, g, store.size_px // g)
             control = fit_history_head(flat_cal, hist_cal, y_cal, weights, fit_image_weight=False)
-            cframes = frames_with(store, control.probability(flat_ev, hist_ev), template)
+            cframes = frames_with_probabilities(store, control.probability(flat_ev, hist_ev), template)
             forecasts[FLARE_RECORD] = (cframes, [0.5] * 4)
             extra[FLARE_RECORD] = {**{f"head_{k}": v for k, v in control.to_dict().items()},
                                    **paired("persistence", cframes, persist.frames, persist.thresholds, args.n_boot)}
         # the design is chosen on the calibration Sun (fold-mean TSS at 0.5 of heads fitted on its other
         # partitions), never on the reported Sun; every design is reported
-        cv = {v: calibration_cv(lr_cal, hist_cal, cal.index, weights, fit) for v, fit in VARIANTS.items()}
+        cv = {v: calibration_cv_tss(lr_cal, hist_cal, cal.index, weights, fit) for v, fit in HEAD_DESIGNS.items()}
         chosen = max(cv, key=cv.get)
-        for v, fit_w in VARIANTS.items():
+        for v, fit_w in HEAD_DESIGNS.items():
             head = fit_history_head(lr_cal, hist_cal, y_cal, weights, fit_image_weight=fit_w)
-            f_v = frames_with(store, head.probability(lr_ev, hist_ev), template)
+            f_v = frames_with_probabilities(store, head.probability(lr_ev, hist_ev), template)
             name_v = f"FlareRateNet + regional flare history ({v}), model seed {seed}"
             forecasts[name_v] = (f_v, [0.5] * 4)
             extra[name_v] = {**{f"head_{k}": val for k, val in head.to_dict().items()}, "design": v, "chosen": v == chosen,

@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +34,8 @@ from seeds import write_seed_rows  # noqa: E402  (benchmarks/seeds.py, beside th
 
 from flarelib.data.store import open_store  # noqa: E402
 from flarelib.errors import InputError  # noqa: E402
+from flarelib.model.headline import independent_suns  # noqa: E402
 from flarelib.model.training import TrainConfig, train_independent  # noqa: E402
-from flarelib.sim.simulator import SimConfig, simulate_to_store  # noqa: E402
 from flarelib.verify import baselines  # noqa: E402
 from flarelib.verify.evaluation import read_predictions, score_table  # noqa: E402
 
@@ -85,17 +84,14 @@ def main(argv=None) -> int:
         tab.to_csv(RESULTS / "ratenet_ladder.csv", index=False)
         print(tab[["forecast", "tss", "tss_lo", "tss_hi", "auc"]].round(3).to_string(index=False), flush=True)
     work = Path(args.work)
-    sim = SimConfig(**made["simulator"])
-    suns = []
-    for s in args.train_seeds:
-        t0 = time.perf_counter()
-        suns.append(simulate_to_store(replace(sim, seed=s), work / f"sun{s}", progress=False))
-        print(f"training Sun seed {s}: {time.perf_counter() - t0:.0f} s", flush=True)
+    t0 = time.perf_counter()
+    suns = independent_suns(store.path, args.train_seeds, work, progress=False)
+    print(f"training Suns {args.train_seeds}: {time.perf_counter() - t0:.0f} s", flush=True)
     cal = None
     if args.calibration_seed >= 0:
         if args.calibration_seed in args.train_seeds:
             raise InputError(f"--calibration-seed {args.calibration_seed}: also a training seed")
-        cal = simulate_to_store(replace(sim, seed=args.calibration_seed), work / f"sun{args.calibration_seed}", progress=False)
+        cal, = independent_suns(store.path, (args.calibration_seed,), work, progress=False)
     refit = "" if cal is None else ", level refitted on a further Sun"
     epochs, rows, model_rows = [], [], []
     for seed in args.model_seeds:

@@ -20,6 +20,7 @@ by ``t`` are used: a forecast desk has them in the GOES event list.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,11 +36,16 @@ from ..io.geometry import orthographic_project
 from ..io.goes import parse_goes_class
 from ..sim.flares import C1_WM2, M1_WM2
 from ..sim.observer import b0_annual_deg, synodic_rotation_deg_day
+from ..verify.metrics import tss
 
-__all__ = ["HistoryHead", "cell_flare_history", "fit_history_head", "store_log_rate_maps", "HISTORY_WINDOW_H"]
+__all__ = ["HistoryHead", "cell_flare_history", "fit_history_head", "store_log_rate_maps", "cached_log_rate_maps", "flat_log_rates",
+           "calibration_cv_tss", "frames_with_probabilities", "HISTORY_WINDOW_H", "HEAD_DESIGNS"]
 
 #: Hours of flare record a forecast reads (the persistence window).
 HISTORY_WINDOW_H = 24.0
+#: Designs of the head, ``{name: fit_image_weight}``: the history multiplies the network's rates (``gamma`` = 1), or
+#: the network's contrast between cells is tempered too (``gamma`` fitted).
+HEAD_DESIGNS = {"multiplied": False, "tempered": True}
 
 
 def _catalog_columns(catalog: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -227,3 +233,57 @@ def store_log_rate_maps(model, store, batch_size: int = 32, progress: bool = Tru
         out.append(model.log_rate_map(ds.images(pos, dtype=torch.uint8))[:, 0].float().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0, 0), np.float32)
 
+
+
+def cached_log_rate_maps(model, store, cache_dir, progress: bool = True) -> np.ndarray:
+    """:func:`store_log_rate_maps`, cached in ``cache_dir/log_rates_{fingerprint}.npy`` (one file per store)."""
+    path = Path(cache_dir) / f"log_rates_{store.fingerprint[:16]}.npy"
+    if path.is_file():
+        lr = np.load(path)
+        if lr.shape[0] == len(store):
+            return lr
+    lr = store_log_rate_maps(model, store, progress=progress)
+    np.save(path, lr)
+    return lr
+
+
+def flat_log_rates(store, g: int, cell_px: int) -> np.ndarray:
+    """A (N, G, G) map with every cell that touches the disk alike (log-rate 0), the rest empty: no image information."""
+    cx, cy, r = store.disk(0)
+    c = (np.arange(g) + 0.5) * cell_px
+    d = np.hypot(c[None, :] - cx, c[:, None] - cy)
+    on = d <= r + cell_px / np.sqrt(2)
+    return np.broadcast_to(np.where(on, 0.0, -50.0), (len(store), g, g))
+
+
+def calibration_cv_tss(log_rate: np.ndarray, history: np.ndarray, index: pd.DataFrame, class_weights,
+                       fit_image_weight: bool) -> float:
+    """Fold-mean TSS at 0.5 of heads fitted on three partitions of a store and scored on the fourth.
+
+    The design of a head is chosen with this on the calibration Sun, never on the reported one.
+    """
+    part, y = index["partition"].to_numpy(int), index["target"].to_numpy(int)
+    out = []
+    for k in np.unique(part):
+        tr, te = part != k, part == k
+        head = fit_history_head(log_rate[tr], history[tr], y[tr], class_weights, fit_image_weight=fit_image_weight)
+        out.append(tss(y[te], (head.probability(log_rate[te], history[te]) >= 0.5).astype(int)))
+    return float(np.mean(out))
+
+
+def frames_with_probabilities(store, prob: np.ndarray, template: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Copies of the per-fold prediction frames ``template`` with the probabilities ``prob`` (rows of ``store.index``).
+
+    Raises
+    ------
+    InputError
+        An instant of ``template`` is not in the store's index.
+    """
+    by_time = pd.Series(np.asarray(prob, float), index=pd.to_datetime(store.index["timestamp"]).to_numpy())
+    out = []
+    for f in template:
+        p = by_time.reindex(pd.to_datetime(f["timestamp"]).to_numpy()).to_numpy(float)
+        if not np.isfinite(p).all():
+            raise InputError("a prediction's instant is missing from the store's index")
+        out.append(f.assign(flare_prob=p))
+    return out
