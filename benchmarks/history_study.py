@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """FlareRateNet with regional flare memory: the study's trained networks plus the last day's flares, cell by cell.
 
-An image-only forecast of the simulated Sun is capped below its oracle by the flaring *episodes*, a factor on each
-region's rate that no magnetogram shows (:mod:`flarelib.model.history`). This script takes the networks
+An image-only forecast of the simulated Sun is capped below its oracle because one image measures each region's
+Schrijver R (its flare rate's driver, in delta spots one or two pixels wide) coarsely, while its recent flares are
+draws from that rate (:mod:`flarelib.model.history`). This script takes the networks
 ``benchmarks/ratenet_study.py`` trained (``--work``/model{seed}/model.pt, level refitted), and for each
 
 1. computes its cell log-rates on the calibration Sun (``--calibration-store``: neither trained on nor reported)

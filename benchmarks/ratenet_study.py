@@ -45,13 +45,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 def ladder(store, sizes, n_boot: int) -> pd.DataFrame:
     idx = store.index
     fc = {"24-h persistence": baselines.persistence(idx), "graded persistence": baselines.graded_persistence(idx)}
-    for size in sizes:
-        t0 = time.perf_counter()
-        feats = baselines.store_r_features(store, progress=False, size_px=size)
-        fc[f"image R + flux + area, {size} px"] = baselines.image_r(store, features=feats)
-        fc[f"image R alone, {size} px"] = baselines.image_r(store, features=feats, columns=("log_r",))
-        fc[f"flux + area, {size} px"] = baselines.image_r(store, features=feats, columns=("unsigned_flux", "strong_area"))
-        print(f"ladder {size} px: {time.perf_counter() - t0:.0f} s", flush=True)
+    t0 = time.perf_counter()
+    fc.update(baselines.resolution_ladder(store, sizes, progress=False))
+    print(f"ladder {list(sizes)} px: {time.perf_counter() - t0:.0f} s", flush=True)
     oracle = pd.read_csv(store.path / "oracle.csv", parse_dates=["timestamp"]).set_index("timestamp")
     for col, name in (("p_oracle", "oracle"), ("p_present", "present-disk oracle")):
         if col in oracle:

@@ -20,7 +20,7 @@ def store(tmp_path_factory):
 
 
 def _config(**kw):
-    base = dict(train_seeds=(4,), calibration_seed=5, model_seeds=(0,), epochs=1, width=4, max_batches_per_epoch=2)
+    base = dict(train_seeds=(4,), train_cadence_h=96, calibration_seed=5, model_seeds=(0,), epochs=1, width=4, max_batches_per_epoch=2)
     return HeadlineConfig(**{**base, **kw})
 
 
@@ -40,14 +40,27 @@ def test_the_headline_is_trained_elsewhere_scored_on_every_fold_and_resumed(stor
     # the record-alone control has no image: two instants with the same recent flares get the same probability
     p0 = pd.concat(h.record_alone)["flare_prob"].to_numpy()
     assert len(np.unique(p0.round(12))) < len(p0)
+    # training wrote the final network's rate maps (from the stem computed once); they are the network's own
+    from flarelib.model.checkpoint import model_from_checkpoint
+    from flarelib.model.history import store_log_rate_maps
+    net, _ = model_from_checkpoint(work / "model0" / "model.pt")
+    assert np.allclose(np.load(work / "model0" / f"log_rates_{ev.fingerprint[:16]}.npy"), store_log_rate_maps(net, ev, progress=False),
+                       atol=1e-4)
+    # the rate maps reproduce the per-fold predictions, with and without the record
+    both = pd.concat(m.with_record)
+    rows_of = pd.Series(np.arange(len(ev.index)), index=pd.to_datetime(ev.index["timestamp"]))
+    at = rows_of.reindex(pd.to_datetime(both["timestamp"])).to_numpy()
+    assert np.allclose(h.probabilities(m)[at], both["flare_prob"].to_numpy())
+    assert np.allclose(h.probabilities(m, record=False)[at], pd.concat(m.image_only)["flare_prob"].to_numpy(), atol=1e-2)
     names = h.forecasts()
     assert FLARE_RECORD in names and "FlareRateNet alone, model seed 0" in names and len(names) == 3
     assert len(h.forecasts(designs=True)) == 2 + len(HEAD_DESIGNS)
     rows = h.seed_rows()
     assert len(rows) == 8 and set(rows["kind"]) == {"image", "record"} and (rows["store"] == h.store_fingerprint).all()
     # the Suns are other seeds of the same configuration; none is the reported one
-    fps = {open_store(work / f"sun{s}").fingerprint for s in (4, 5)}
+    fps = {open_store(p).fingerprint for p in (work / "sun4_96h", work / "sun5")}
     assert ev.fingerprint not in fps and len(fps) == 2
+    assert m.train_frames == len(open_store(work / "sun4_96h").index) == (len(ev.index) + 1) // 2
     # resume: nothing retrained when the configuration matches; a changed recipe retrains
     ck = work / "model0" / "model.pt"
     stamp = ck.stat().st_mtime_ns
@@ -62,8 +75,8 @@ def test_the_headline_is_trained_elsewhere_scored_on_every_fold_and_resumed(stor
 def test_the_headline_refuses_what_would_mix_suns(store, tmp_path):
     with pytest.raises(InputError, match="also a training seed"):
         HeadlineConfig(train_seeds=(1, 2), calibration_seed=2)
-    with pytest.raises(InputError, match="train_every"):
-        HeadlineConfig(train_every=0)
+    with pytest.raises(InputError, match="train_cadence_h"):
+        HeadlineConfig(train_cadence_h=0)
     assert HeadlineConfig(train_seeds="1, 2", model_seeds="0,1").train_seeds == (1, 2)  # papermill passes strings
     with pytest.raises(InputError, match="own seed"):
         independent_suns(store, (3,), tmp_path)

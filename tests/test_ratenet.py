@@ -12,7 +12,7 @@ from flarelib.data.store import open_store
 from flarelib.errors import CheckpointError, InputError
 from flarelib.io.magnetogram import ZERO_GAUSS_VALUE
 from flarelib.model.checkpoint import model_from_checkpoint
-from flarelib.model.network import FlareRateNet, ModelConfig, SchrijverStem, build_model
+from flarelib.model.network import FlareRateNet, FromStem, ModelConfig, SchrijverStem, build_model
 from flarelib.model.training import TrainConfig, cpu_has_native_bf16, store_disk_fraction, train_fold, train_independent
 from flarelib.sim.simulator import SimConfig, simulate_to_store
 from flarelib.verify.baselines import schrijver_r
@@ -63,6 +63,14 @@ def test_the_stem_finds_a_strong_field_inversion_line_and_only_on_the_disk():
     assert blank[0, 0, 0, 0] == ZERO_GAUSS_VALUE and blank[0, 0, 32, 32] == 0
     # strong negative area in the corner cell (sky only): 0 once blanked, full before
     assert (stem(blank) / stem.gain)[0, 3, 0, 0] < 0.01 and (stem(sky) / stem.gain)[0, 3, 0, 0] > 0.9
+
+
+def test_the_network_read_from_its_stem_gives_the_same_logits():
+    net = FlareRateNet(width=4, stem="schrijver", disk=(0.5, 0.5, 0.4)).eval()
+    x = torch.randint(0, 256, (3, 1, 128, 128), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(FromStem(net)(net.stem_features(x)), net(x), atol=1e-6)
+    assert net.has_fixed_stem and not FlareRateNet(width=4, stem="learned").has_fixed_stem
 
 
 def test_build_model_dispatches_and_refuses_bad_options():

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from .store import Store
 
-__all__ = ["StoreDataset", "ConcatStoreDataset",
+__all__ = ["StoreDataset", "ConcatStoreDataset", "FeatureDataset",
            "epoch_plan", "class_weights", "augment_batch", "rotate_nearest", "BatchLoader", "AUG_NONE", "AUG_HFLIP", "AUG_VFLIP", "AUG_ROT"]
 
 AUG_NONE, AUG_HFLIP, AUG_VFLIP, AUG_ROT = 0, 1, 2, 3
@@ -81,6 +81,40 @@ class StoreDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         return self.images(np.array([i]))[0], int(self.targets[i])
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    """Precomputed per-image inputs (a fixed first layer's output) with their targets, read like a
+    :class:`StoreDataset` by :class:`BatchLoader` (without augmentation).
+
+    Parameters
+    ----------
+    features : torch.Tensor
+        (N, C, H, W), one row per image of the dataset it was computed from, in its order.
+    targets : numpy.ndarray
+        (N,) int64 targets of those images.
+    """
+
+    def __init__(self, features: torch.Tensor, targets: np.ndarray) -> None:
+        if len(features) != len(targets):
+            raise InputError(f"{len(features)} feature rows for {len(targets)} targets")
+        self.features = features
+        self.targets = np.asarray(targets, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def images(self, positions: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The features at dataset positions (``dtype`` is ignored: features keep theirs)."""
+        return self.features[torch.as_tensor(np.asarray(positions), dtype=torch.long)]
+
+    def subset(self, keep: np.ndarray) -> FeatureDataset:
+        """The rows where ``keep`` (bool, one per row) holds, in order."""
+        keep = np.asarray(keep, bool)
+        return FeatureDataset(self.features[torch.from_numpy(keep)], self.targets[keep])
+
+    def __getitem__(self, i: int):
+        return self.features[i], int(self.targets[i])
 
 
 class ConcatStoreDataset(torch.utils.data.Dataset):

@@ -50,7 +50,7 @@ from ..io.goes import parse_goes_class
 from ..io.magnetogram import ZERO_GAUSS_VALUE, uint8_to_gauss
 from ..model.network import FLARE
 from ..sim.simulator import flaring_regions, largest_flare_regions, simulator_of_store
-from ..verify.metrics import LIMB_DEG, roc_auc
+from ..verify.metrics import LIMB_DEG
 from ..verify.uncertainty import cluster_interval
 from .attribution import (
     METHODS,
@@ -66,6 +66,7 @@ from .attribution import (
     explain,
     localisation,
 )
+from .region_scores import region_level_scores
 from .regions import attribution_components
 
 __all__ = [
@@ -599,36 +600,10 @@ class ExplanationEvaluation:
 
     def region_scores(self) -> pd.DataFrame:
         """Region-level forecasts per map: ROC AUC of the regions' probabilities, TSS of "the top region of a yes
-        forecast", and the hit rate of the top region on flare instances, with intervals."""
-        if not len(self.regions):
-            return pd.DataFrame()
-        r = self._with_cluster(self.regions)
-        thr = self.config.decision_threshold
-        rows = []
-        for m in self.config.maps:
-            g = r[r["map"] == m].reset_index(drop=True)
-            if not len(g):
-                continue
-            y, p = g["flared"].to_numpy(int), g["p_region"].to_numpy(float)
-            yes = (g["top"].to_numpy(bool)) & (g["flare_prob"].to_numpy(float) >= thr)
-
-            def tss(rows_, y=y, yes=yes):
-                yy, dd = y[rows_], yes[rows_]
-                pos, neg = yy.sum(), (1 - yy).sum()
-                return float((dd & (yy == 1)).sum() / pos - (dd & (yy == 0)).sum() / neg) if pos and neg else float("nan")
-
-            groups = g["cluster"].to_numpy()
-            auc = cluster_interval(lambda rows_, y=y, p=p: roc_auc(y[rows_], p[rows_]), groups, self.config.n_boot, self.config.seed)
-            t = cluster_interval(tss, groups, self.config.n_boot, self.config.seed)
-            flaring_region = g["instance"].map(self.instances.set_index("instance")["region_id"])
-            fl = g[flaring_region > 0]  # flare instances: is their top region the one that produced the largest flare?
-            hits = (fl["top"] & (fl["region_id"] == flaring_region[fl.index])).groupby(fl["instance"]).any().astype(float)
-            hit_frame = pd.DataFrame({"instance": hits.index, "hit": hits.to_numpy()}).merge(self.instances[["instance", "cluster"]])
-            h = self._interval(hit_frame, "hit") if len(hit_frame) else (np.nan,) * 3
-            rows.append({"map": m, "n_regions": len(g), "n_flaring": int(y.sum()), "auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2],
-                         "tss_top_region": t[0], "tss_top_region_lo": t[1], "tss_top_region_hi": t[2],
-                         "top_region_hit": h[0], "top_region_hit_lo": h[1], "top_region_hit_hi": h[2]})
-        return pd.DataFrame(rows)
+        forecast", and the hit rate of the top region on flare instances, with intervals
+        (:func:`~flarelib.explain.region_scores.region_level_scores`)."""
+        return region_level_scores(self.regions, self.instances, self.config.maps, self.config.decision_threshold,
+                                   self.config.n_boot, self.config.seed)
 
     def to_json(self) -> dict:
         """Everything a reader needs, JSON-ready: configuration, sample sizes, and every summary table."""

@@ -1,8 +1,9 @@
 """Regional flare memory for a rate map: each cell's rate raised by the flares its region started in the last day.
 
-The simulated Sun, like the real one, has flaring *episodes*: a region's flare rate is its magnetogram's
-(flux and Schrijver's R) times a factor that wanders over days (:meth:`flarelib.sim.flares.FlareProcess.episodes`).
-No magnetogram shows that factor; the region's recent flares do. That is why 24-h persistence is a hard bar for
+A simulated region's flare rate is set by its flux and Schrijver's R, and R lives in delta spots one or two pixels
+wide at 512 px: one image measures it coarsely and with noise, while the region's recent flares are draws from that
+very rate (the simulator can add flaring *episodes*, a factor no image shows,
+:meth:`flarelib.sim.flares.FlareProcess.episodes`; off by default). That is why 24-h persistence is a hard bar for
 an image-only forecast, and why operational forecasters read the flare record beside the magnetogram.
 
 :class:`HistoryHead` adds that record to a :class:`~flarelib.model.network.FlareRateNet` without retraining it.

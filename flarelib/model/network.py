@@ -264,30 +264,62 @@ class FlareRateNet(nn.Module):
             return x
         return torch.where(self.on_disk(x.shape[-1], x.device), x, torch.full_like(x, ZERO_GAUSS_VALUE))
 
-    def log_rate_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Each cell's log-rate ``l_i`` (N, 1, H/32, W/32), natural log of its expected number of flares."""
+    @property
+    def has_fixed_stem(self) -> bool:
+        """Whether the first layer is fixed (the Schrijver stem): its output can then be computed once per image."""
+        return self.stem is not None
+
+    def stem_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The fixed part of the network: the sky blanked, then the stem (or the input scaling without one)."""
         x = self.blank_sky(x)
-        z = self.scale(x) if self.stem is None else self.stem(x)
+        return self.scale(x) if self.stem is None else self.stem(x)
+
+    def log_rates_from_stem(self, z: torch.Tensor) -> torch.Tensor:
+        """The learned part: cell log-rates (N, 1, H/32, W/32) of :meth:`stem_features` ``z``."""
         h = self.features(z)
         with torch.autocast(h.device.type, enabled=False):  # the log-rates in float32: bfloat16 rounds away their differences
             return self.rate(h.float()).clamp(max=MAX_LOG_RATE)
+
+    def log_rate_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Each cell's log-rate ``l_i`` (N, 1, H/32, W/32), natural log of its expected number of flares."""
+        return self.log_rates_from_stem(self.stem_features(x))
 
     def rate_map(self, x: torch.Tensor) -> torch.Tensor:
         """Expected number of >= M1.0 flares starting in the next 24 h in each cell (N, 1, H/32, W/32)."""
         return torch.exp(self.log_rate_map(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, 2): the log-probabilities of no flare and of a flare on the whole disk."""
-        log_total = torch.logsumexp(self.log_rate_map(x).flatten(1), dim=1)
+    @staticmethod
+    def logits_from_log_rates(log_rates: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 2) of cell log-rates: the log-probabilities of no flare and of a flare on the whole disk."""
+        log_total = torch.logsumexp(log_rates.flatten(1), dim=1)
         total = torch.exp(log_total)
         # log(1 - exp(-L)) without cancellation: log(L) + log(expm1(L)/L) for small L
         log_p = torch.where(total < 1e-3, log_total - total / 2, torch.log(-torch.expm1(-total.clamp(min=1e-3))))
         return torch.stack([-total, log_p], dim=1)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 2): the log-probabilities of no flare and of a flare on the whole disk."""
+        return self.logits_from_log_rates(self.log_rate_map(x))
+
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """Probability of a flare on the disk, ``1 - exp(-sum of the rates)``."""
         return torch.softmax(self(x), dim=1)[:, FLARE]
+
+
+class FromStem(nn.Module):
+    """A :class:`FlareRateNet` read from its :meth:`~FlareRateNet.stem_features` (the fixed stem computed once).
+
+    Shares the network's parameters: training it trains the network. Its logits equal the network's on the images
+    the features were computed from.
+    """
+
+    def __init__(self, net: FlareRateNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net.logits_from_log_rates(self.net.log_rates_from_stem(z))
 
 
 def imagenet_weights_path() -> Path:

@@ -130,6 +130,14 @@ class SimConfig:
     noise_gauss: float = 3.2
     network_gauss: float = 5.5
 
+    def __post_init__(self) -> None:
+        # a whole number given for a float field (papermill passes ``12`` for 12 hours) is stored as a float, so one
+        # configuration has one fingerprint however it was typed
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "float" and isinstance(v, int) and not isinstance(v, bool):
+                object.__setattr__(self, f.name, float(v))
+
     def times(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.Timedelta(hours=self.cadence_h))
 

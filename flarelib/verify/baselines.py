@@ -53,9 +53,11 @@ from .metrics import best_threshold
 __all__ = ["BASELINES", "BaselineForecast", "previous_window", "from_scores", "store_features", "magnetogram_features",
            "persistence", "climatology", "graded_persistence", "lagged_activity", "ACTIVITY_DAYS",
            "image_features", "fit_and_forecast", "NOISE_FLOOR_G", "STRONG_FIELD_G", "schrijver_r", "image_r", "block_mean",
-           "store_r_features"]
+           "store_r_features", "resolution_ladder", "LADDER_SIZES_PX"]
 
 BASELINES = ("climatology", "persistence", "graded-persistence", "lagged-activity", "image-features", "image-r")
+#: Image sizes of the resolution ladder (:func:`resolution_ladder`), pixels.
+LADDER_SIZES_PX = (64, 128, 256, 512)
 #: Days of label history the lagged-activity baseline averages (three Carrington rotations).
 ACTIVITY_DAYS = 81.0
 #: |B| below which a pixel counts as noise (HMI's LOS noise is about 10 G; Helioviewer's byte is ~2 G).
@@ -300,6 +302,30 @@ def image_r(store: Store, progress: bool = True, features: pd.DataFrame | None =
     feats = store_r_features(store, progress) if features is None else features
     name = "image-r" if "log_r" in columns else "flux-area"
     return fit_and_forecast(name, store.index, feats[list(columns)], pd.Series(True, index=store.index.index))
+
+
+def resolution_ladder(store: Store, sizes_px=LADDER_SIZES_PX, progress: bool = True) -> dict[str, BaselineForecast]:
+    """What an image of each size shows: the image-R regressions on the store's images reduced to ``sizes_px``.
+
+    Per size (those that divide the store's and are no larger), ``"image R + flux + area, {n} px"``,
+    ``"image R alone, {n} px"`` and ``"flux + area, {n} px"`` (:func:`image_r`, fitted and thresholded on the
+    training folds), in the naming :func:`~flarelib.plots.plot_resolution_ladder` reads.
+
+    Raises
+    ------
+    InputError
+        No size of ``sizes_px`` divides the store's.
+    """
+    usable = [int(n) for n in sizes_px if int(n) <= store.size_px and store.size_px % int(n) == 0]
+    if not usable:
+        raise InputError(f"resolution ladder: none of {tuple(sizes_px)} px divides the store's {store.size_px} px")
+    out = {}
+    for n in usable:
+        feats = store_r_features(store, progress=progress, size_px=n)
+        out[f"image R + flux + area, {n} px"] = image_r(store, features=feats)
+        out[f"image R alone, {n} px"] = image_r(store, features=feats, columns=("log_r",))
+        out[f"flux + area, {n} px"] = image_r(store, features=feats, columns=("unsigned_flux", "strong_area"))
+    return out
 
 
 def store_features(store: Store, progress: bool = True) -> pd.DataFrame:
