@@ -11,6 +11,7 @@ __all__ = [
     "plot_class_distribution",
     "plot_partitions",
     "plot_learning_curves",
+    "plot_data_curve",
     "plot_reliability",
     "plot_recall_by_longitude",
     "plot_attribution",
@@ -232,6 +233,26 @@ def plot_resolution_ladder(table: pd.DataFrame, prefixes=("image R + flux + area
     # below the axes: the reference lines are labelled at the top left, where a legend inside would cover them
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return ax
+
+
+def plot_data_curve(curve: pd.DataFrame, columns=("auc", "tss", "forecast_positive"), axes=None,
+                    xlabel: str = "training frames"):
+    """Skill against the number of training frames: every model seed in grey, their mean in black.
+
+    ``curve`` has one row per (training-set size, model seed): ``train_frames``, ``model_seed`` and the ``columns``.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.2))
+    names = {"auc": "ROC AUC", "tss": "TSS at 0.5", "bss": "Brier skill score", "forecast_positive": 'share forecast "flare"'}
+    mean = curve.groupby("train_frames")[list(columns)].mean()
+    for ax, col in zip(np.atleast_1d(axes), columns):
+        ax.scatter(curve["train_frames"], curve[col], color="0.6", s=14, label="one model seed")
+        ax.plot(mean.index, mean[col], "ko-", label="mean over seeds")
+        ax.set(xscale="log", xlabel=xlabel, ylabel=names.get(col, col))
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    return axes
 
 
 def plot_epoch_scores(epochs: pd.DataFrame, columns=("val_auc", "val_bss", "val_tss", "val_forecast_positive"), axes=None):

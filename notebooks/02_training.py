@@ -102,7 +102,7 @@ from flarelib.explain.evaluation import simulator_truth
 from flarelib.explain.region_scores import rate_map_region_rows, region_level_scores
 from flarelib.model.headline import FLARE_RECORD, HeadlineConfig, train_headline
 from flarelib.model.training import TrainConfig, cross_validate
-from flarelib.plots import plot_epoch_scores, plot_fold_heatmap, plot_learning_curves, plot_resolution_ladder, plot_skill_intervals
+from flarelib.plots import plot_data_curve, plot_epoch_scores, plot_fold_heatmap, plot_learning_curves, plot_resolution_ladder, plot_skill_intervals
 from flarelib.verify import baselines
 from flarelib.verify.evaluation import evaluate, paired_tss_difference, read_predictions, score_table
 
@@ -464,12 +464,7 @@ have_curve = (results / "ratenet_learning.csv").is_file()
 if have_curve:
     curve = pd.read_csv(results / "ratenet_learning.csv")
     by_n = curve.groupby("train_frames")[["tss", "auc", "bss", "forecast_positive"]].mean()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, col, name in zip(axes, ("auc", "tss", "forecast_positive"), ("ROC AUC", "TSS at 0.5", 'share forecast "flare"')):
-        ax.scatter(curve["train_frames"], curve[col], color="0.6", s=14, label="one model seed")
-        ax.plot(by_n.index, by_n[col], "ko-", label="mean over seeds")
-        ax.set(xscale="log", xlabel="training frames (3 Suns, 512 px)", ylabel=name)
-    axes[0].legend(fontsize=8)
+    plot_data_curve(curve, xlabel="training frames (3 Suns, 512 px)")
     plt.tight_layout()
     plt.show()
     lo_n, hi_n = by_n.index.min(), by_n.index.max()

@@ -8,6 +8,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from flarelib.plots import (  # noqa: E402
+    plot_data_curve,
     plot_fold_heatmap,
     plot_learning_curves,
     plot_reliability,
@@ -65,3 +66,12 @@ def test_learning_curves_show_collapse_and_gradients_when_logged():
     assert len(ax) == 4 and ax[2].get_ylabel() == "share forecast 'flare'"
     assert list(ax[2].lines[1].get_ydata()) == [0.0, 0.0]  # fold 2 stuck at "never a flare": visible as a flat line at 0
     assert len(plot_learning_curves(log.drop(columns=["val_forecast_positive", "grad_norm"]))) == 2  # older logs still plot
+
+
+def test_data_curve_draws_every_seed_and_their_mean():
+    curve = pd.DataFrame({"train_frames": [100, 100, 300, 300], "model_seed": [0, 1, 0, 1], "auc": [0.6, 0.7, 0.75, 0.77],
+                          "tss": [0.1, 0.2, 0.3, 0.4], "forecast_positive": [0.1, 0.1, 0.2, 0.2]})
+    axes = plot_data_curve(curve)
+    assert len(axes) == 3 and axes[0].get_xscale() == "log" and axes[0].get_ylabel() == "ROC AUC"
+    mean = axes[1].get_lines()[0].get_ydata()
+    assert np.allclose(mean, [0.15, 0.35]) and len(axes[1].collections[0].get_offsets()) == 4
