@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         if not (p / "inputs.json").is_file():
             raise InputError(f"{p}: no simulated Sun there; run benchmarks/ratenet_study.py first")
     n_total = sum(len(open_store(p).index) for p in suns)
-    rows = []
+    rows, stems = [], {}  # the fixed stem's output, computed once per Sun and subset for every model seed
     for seed in args.model_seeds:
         full = work / f"model{seed}"
         if (full / "model.pt").is_file():
@@ -80,7 +80,8 @@ def main(argv=None) -> int:
             out = work / "learning" / f"every{k}_model{seed}"
             t0 = time.perf_counter()
             res = train_independent(suns, store.path, TrainConfig.ratenet(seed=seed, epochs=args.epochs), out, overwrite=True,
-                                    progress=False, calibration_store=cal, train_every=k, score_every_epoch=False)
+                                    progress=False, calibration_store=cal, train_every=k, score_every_epoch=False,
+                                    stem_cache=stems)
             wall = time.perf_counter() - t0
             n = int(res[0].log["train_images"].iloc[-1])
             refit = json.loads((out / "rate_refit.json").read_text())

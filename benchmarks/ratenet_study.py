@@ -89,11 +89,12 @@ def main(argv=None) -> int:
             raise InputError(f"--calibration-seed {args.calibration_seed}: also a training seed")
         cal, = independent_suns(store.path, (args.calibration_seed,), work, progress=False)
     refit = "" if cal is None else ", level refitted on a further Sun"
-    epochs, rows, model_rows = [], [], []
+    epochs, rows, model_rows, stems = [], [], [], {}  # stems: the fixed stem's output, once for every model seed
     for seed in args.model_seeds:
         cfg = TrainConfig.ratenet(seed=seed, epochs=args.epochs)
         t0 = time.perf_counter()
-        res = train_independent(suns, store.path, cfg, work / f"model{seed}", overwrite=True, progress=False, calibration_store=cal)
+        res = train_independent(suns, store.path, cfg, work / f"model{seed}", overwrite=True, progress=False, calibration_store=cal,
+                                stem_cache=stems)
         wall = time.perf_counter() - t0
         for r in res:
             epochs.append(r.log.assign(model_seed=seed))
