@@ -379,8 +379,7 @@ if head is not None:
     paired_tab = pd.DataFrame(paired_rows)
     display(paired_tab.assign(**{"95 % interval": [f"[{a:+.2f}, {b:+.2f}]" for a, b in zip(paired_tab["lo"], paired_tab["hi"])]})
             .drop(columns=["lo", "hi"]).round(3).set_index(["model seed", "minus"]))
-    mean_of = paired_tab.groupby("minus")[["TSS difference", "lo", "hi"]]
-    diff = mean_of["TSS difference"].mean()
+    diff = paired_tab.groupby("minus")["TSS difference"].mean()
     glue("hl_seeds", str(len(head.models)), display=False)
     glue("hl_frames", f"{head.models[0].train_frames:,}", display=False)
     glue("hl_tss", f"{chosen['tss'].mean():.2f}", display=False)

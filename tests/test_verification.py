@@ -373,3 +373,41 @@ def test_lagged_activity_counts_only_windows_that_have_ended():
     assert roc_auc(f["target"], f["flare_prob"]) > 0.6
     with pytest.raises(InputError, match="history"):
         baselines.lagged_activity(index.iloc[:5], days=10)
+
+
+def test_the_array_paired_tss_interval_is_the_frame_one():
+    from flarelib.verify.metrics import skill_scores
+    from flarelib.verify.uncertainty import paired_difference, paired_tss_interval
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(3):
+        t = pd.date_range("2012-01-01", periods=200, freq="12h") + pd.Timedelta(days=120 * k)
+        y = rng.random(200) < 0.25
+        frames.append(pd.DataFrame({"timestamp": t, "target": y.astype(int), "a": ((rng.random(200) < 0.3) | y & (rng.random(200) < 0.5)).astype(int),
+                                    "b": (rng.random(200) < 0.3).astype(int)}))
+
+    def mean_tss(fr, col):
+        return float(np.nanmean([skill_scores(f["target"].to_numpy(), f[col].to_numpy())["tss"] for f in fr]))
+
+    slow = paired_difference(frames, mean_tss, "a", "b", n_boot=200, seed=5)
+    fast = paired_tss_interval([f["target"].to_numpy() for f in frames], [f["a"].to_numpy() for f in frames],
+                               [f["b"].to_numpy() for f in frames], [f["timestamp"] for f in frames], n_boot=200, seed=5)
+    assert fast["difference"] == pytest.approx(slow["difference"], abs=1e-12)
+    assert np.allclose(fast["ci"], slow["ci"], atol=1e-12)
+
+
+def test_the_bootstrap_auc_and_bss_from_multiplicities_are_those_of_the_resampled_rows():
+    from flarelib.verify.metrics import brier_skill_score, roc_auc
+    from flarelib.verify.uncertainty import _PooledScores
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(500) < 0.3).astype(int)
+    p = np.round(rng.random(500) * 0.5 + 0.3 * y, 2)  # rounded: many ties
+    scores = _PooledScores(y, p)
+    for _ in range(5):
+        rows = rng.integers(0, 500, 500)
+        auc, bss = scores.auc_bss(np.bincount(rows, minlength=500))
+        assert auc == pytest.approx(roc_auc(y[rows], p[rows]), abs=1e-12)
+        assert bss == pytest.approx(brier_skill_score(y[rows], p[rows]), abs=1e-12)
+    assert np.isnan(scores.auc_bss(np.bincount(np.flatnonzero(y == 0), minlength=500))[0])

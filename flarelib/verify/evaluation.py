@@ -33,7 +33,7 @@ from .metrics import (
     skill_scores,
     threshold_sweep,
 )
-from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, flare_ids, limb_recall_intervals, paired_difference
+from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, flare_ids, limb_recall_intervals, paired_tss_interval
 
 __all__ = ["read_predictions", "evaluate", "summarise", "score_table", "paired_tss_difference", "train_optimal_thresholds",
            "THRESHOLD_RULES", "RELIABILITY_BINS"]
@@ -271,9 +271,8 @@ def paired_tss_difference(frames_a: list[pd.DataFrame], thresholds_a, frames_b: 
         m = fa[["timestamp", "target", "flare_prob"]].merge(fb[["timestamp", "flare_prob"]], on="timestamp", suffixes=("_a", "_b"))
         merged.append(m.assign(pred_a=(m["flare_prob_a"] >= ta).astype(int), pred_b=(m["flare_prob_b"] >= tb).astype(int)))
 
-    def mean_tss(frames, column):
-        return float(np.nanmean([skill_scores(f["target"].to_numpy(), f[column].to_numpy())["tss"] for f in frames]))
-
-    res = paired_difference(merged, mean_tss, "pred_a", "pred_b", n_boot=n_boot, seed=seed, block_days=block_days)
+    res = paired_tss_interval([m["target"].to_numpy() for m in merged], [m["pred_a"].to_numpy() for m in merged],
+                              [m["pred_b"].to_numpy() for m in merged], [m["timestamp"] for m in merged], n_boot=n_boot, seed=seed,
+                              block_days=block_days)
     res["n"] = int(sum(len(m) for m in merged))
     return res

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .metrics import LIMB_DEG, _hss, _tss, brier_skill_score, limb_masks, roc_auc
+from .metrics import LIMB_DEG, _hss, _tss, limb_masks
 
 __all__ = ["DEFAULT_BLOCK_DAYS", "label_autocorrelation", "day_blocks", "flare_ids", "bootstrap_scores", "limb_recall_intervals",
-           "paired_difference", "percentile_interval", "cluster_interval"]
+           "paired_difference", "paired_tss_interval", "percentile_interval", "cluster_interval"]
 
 #: Block length of the day-block bootstrap (see the module docstring for the measurement behind it).
 DEFAULT_BLOCK_DAYS = 7
@@ -136,6 +136,37 @@ def cluster_interval(statistic: Callable[[np.ndarray], float], groups, n_boot: i
     return est, lo, hi
 
 
+class _PooledScores:
+    """ROC AUC and Brier skill score of resamples given as row multiplicities, in O(n) each.
+
+    The rows are sorted by probability once; a resample's AUC is the Mann-Whitney statistic with its multiplicities
+    as weights (ties count one half), its BSS uses its own base rate: the values :func:`roc_auc` and
+    :func:`brier_skill_score` give on the resampled rows (to rounding), without sorting each resample.
+    """
+
+    def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
+        self.n = len(y)
+        self.order = np.argsort(p, kind="stable")
+        sp = p[self.order]
+        self.sy = y[self.order].astype(float)
+        self.starts = np.r_[0, np.flatnonzero(np.diff(sp)) + 1] if self.n else np.zeros(0, int)
+        self.y, self.p = y.astype(float), p.astype(float)
+
+    def auc_bss(self, counts: np.ndarray) -> tuple[float, float]:
+        c = counts[self.order].astype(float)
+        pos_g = np.add.reduceat(c * self.sy, self.starts)
+        neg_g = np.add.reduceat(c * (1.0 - self.sy), self.starts)
+        n_pos, n_neg = pos_g.sum(), neg_g.sum()
+        below = np.cumsum(neg_g) - neg_g
+        auc = float((pos_g * (below + 0.5 * neg_g)).sum() / (n_pos * n_neg)) if n_pos > 0 and n_neg > 0 else float("nan")
+        w = counts.astype(float)
+        total = w.sum()
+        base = (w * self.y).sum() / total
+        bs = (w * (self.p - self.y) ** 2).sum() / total
+        bs_c = (w * (base - self.y) ** 2).sum() / total
+        return auc, (float(1 - bs / bs_c) if bs_c > 0 else float("nan"))
+
+
 def bootstrap_scores(frames: list[pd.DataFrame], thresholds, n_boot: int = 1000, seed: int = 0,
                      block_days: int = DEFAULT_BLOCK_DAYS, prob_column: str = "flare_prob") -> dict:
     """95 % block-bootstrap intervals of the fold-mean TSS and HSS, and of the pooled AUC and BSS.
@@ -156,19 +187,19 @@ def bootstrap_scores(frames: list[pd.DataFrame], thresholds, n_boot: int = 1000,
     rng = np.random.default_rng(seed)
     data = [(f["target"].to_numpy(int), f[prob_column].to_numpy(float), _block_members(day_blocks(f["timestamp"], block_days)))
             for f in frames]
+    pooled = _PooledScores(np.concatenate([d[0] for d in data]), np.concatenate([d[1] for d in data]))
+    offsets = np.cumsum([0] + [len(d[0]) for d in data])[:-1]
     tss, hss, auc, bss = (np.empty(n_boot) for _ in range(4))
     for b in range(n_boot):
-        ys, ps, ts, hs = [], [], [], []
-        for (y, p, blk), thr in zip(data, thresholds):
+        ts, hs, picked = [], [], []
+        for (y, p, blk), thr, off in zip(data, thresholds, offsets):
             rows = _resample_blocks(blk, rng)
             tn, fp, fn, tp = np.bincount(2 * y[rows] + (p[rows] >= thr), minlength=4)  # fast 2x2 table
             ts.append(float(_tss(tp, fp, fn, tn)))
             hs.append(float(_hss(tp, fp, fn, tn)))
-            ys.append(y[rows])
-            ps.append(p[rows])
+            picked.append(rows + off)
         tss[b], hss[b] = np.nanmean(ts), np.nanmean(hs)
-        yy, pp = np.concatenate(ys), np.concatenate(ps)
-        auc[b], bss[b] = roc_auc(yy, pp), brier_skill_score(yy, pp)
+        auc[b], bss[b] = pooled.auc_bss(np.bincount(np.concatenate(picked), minlength=pooled.n))
     return {"tss_ci": percentile_interval(tss), "hss_ci": percentile_interval(hss), "auc_ci": percentile_interval(auc),
             "bss_ci": percentile_interval(bss), "n_boot": int(n_boot), "block_days": int(block_days), "seed": int(seed)}
 
@@ -201,6 +232,37 @@ def limb_recall_intervals(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0
             samples[b] = hits[k].sum() / counts[k].sum()
         out[c] = {"n_flares": int(len(flares)), "limb_recall_ci": percentile_interval(samples)}
     return out
+
+
+def _fold_mean_tss(folds: list[tuple[np.ndarray, np.ndarray]], rows: list[np.ndarray] | None = None) -> float:
+    vals = []
+    for k, (y, d) in enumerate(folds):
+        yy, dd = (y, d) if rows is None else (y[rows[k]], d[rows[k]])
+        tp, fn = int(np.sum(dd & yy)), int(np.sum(~dd & yy))
+        fp, tn = int(np.sum(dd & ~yy)), int(np.sum(~dd & ~yy))
+        vals.append(float(_tss(tp, fp, fn, tn)))
+    return float(np.nanmean(vals)) if vals else float("nan")
+
+
+def paired_tss_interval(targets: list[np.ndarray], yes_a: list[np.ndarray], yes_b: list[np.ndarray], timestamps: list, n_boot: int = 1000,
+                        seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS) -> dict:
+    """Fold-mean TSS of yes/no forecast A minus B on the same instants, with a paired block-bootstrap interval.
+
+    Per fold: outcomes, A's and B's yes/no forecasts and the timestamps (for the day blocks). The arithmetic of
+    :func:`paired_difference` with the fold-mean TSS as its score, the same resamples drawn in the same order, on
+    arrays instead of data frames (a 2,000-instant comparison with 1,000 resamples in well under a second).
+    """
+    ys = [np.asarray(y).astype(bool) for y in targets]
+    a = [(y, np.asarray(d).astype(bool)) for y, d in zip(ys, yes_a)]
+    b = [(y, np.asarray(d).astype(bool)) for y, d in zip(ys, yes_b)]
+    rng = np.random.default_rng(seed)
+    blocks = [_block_members(day_blocks(t, block_days)) for t in timestamps]
+    point = _fold_mean_tss(a) - _fold_mean_tss(b)
+    diffs = np.empty(n_boot)
+    for i in range(n_boot):
+        rows = [_resample_blocks(blk, rng) for blk in blocks]
+        diffs[i] = _fold_mean_tss(a, rows) - _fold_mean_tss(b, rows)
+    return {"difference": float(point), "ci": percentile_interval(diffs), "n_boot": int(n_boot), "block_days": int(block_days)}
 
 
 def paired_difference(frames: list[pd.DataFrame], score: Callable[[list[pd.DataFrame], str], float], column_a: str,
