@@ -175,7 +175,7 @@ result = evaluate(frames, names=[f"fold {k}" for k in fold_list])
 index = store.index
 forecasts = {"FullDiskAlexNet (ours)": (frames, [0.5] * len(frames))}
 for make in (lambda: baselines.climatology(index), lambda: baselines.persistence(index),
-             lambda: baselines.graded_persistence(index), lambda: baselines.image_features(store, progress=False)):
+             lambda: baselines.graded_persistence(index), lambda: baselines.image_features(store, progress=False, size_px=config.image_size)):
     try:
         bf = make().only(fold_list)
     except InputError as exc:  # e.g. persistence on instants more than 24 h apart

@@ -328,14 +328,25 @@ def resolution_ladder(store: Store, sizes_px=LADDER_SIZES_PX, progress: bool = T
     return out
 
 
-def store_features(store: Store, progress: bool = True) -> pd.DataFrame:
-    """:func:`magnetogram_features` of every usable image of a store (rows aligned with ``store.index``)."""
-    rows = [magnetogram_features(store.image(i), store.disk(i))
-            for i in tqdm(range(len(store)), desc="image features", unit="img", disable=not progress)]
+def store_features(store: Store, progress: bool = True, size_px: int | None = None) -> pd.DataFrame:
+    """:func:`magnetogram_features` of every usable image of a store (rows aligned with ``store.index``).
+
+    ``size_px`` measures them on the images reduced to that size (block means, as a model of that input size sees
+    them; it must divide the store's size).
+    """
+    size_px = size_px or store.size_px
+    if store.size_px % size_px:
+        raise InputError(f"size_px {size_px} must divide the store's {store.size_px}")
+    k = store.size_px // size_px
+    rows = []
+    for i in tqdm(range(len(store)), desc="image features", unit="img", disable=not progress):
+        x, y, r = store.disk(i)
+        disk = (x, y, r) if k == 1 else ((x + 0.5) / k - 0.5, (y + 0.5) / k - 0.5, r / k - 1.0)  # one pixel in from the limb
+        rows.append(magnetogram_features(block_mean(store.image(i), k), disk))
     return pd.DataFrame(rows, index=store.index.index)
 
 
-def image_features(store: Store, progress: bool = True) -> BaselineForecast:
-    """Logistic regression on :func:`store_features`, fitted on the training folds."""
-    feats = store_features(store, progress)
+def image_features(store: Store, progress: bool = True, size_px: int | None = None) -> BaselineForecast:
+    """Logistic regression on :func:`store_features` (at ``size_px``), fitted on the training folds."""
+    feats = store_features(store, progress, size_px=size_px)
     return fit_and_forecast("image-features", store.index, feats, pd.Series(True, index=store.index.index))
