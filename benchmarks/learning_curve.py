@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         if not (p / "inputs.json").is_file():
             raise InputError(f"{p}: no simulated Sun there; run benchmarks/ratenet_study.py first")
     n_total = sum(len(open_store(p).index) for p in suns)
-    rows, stems = [], {}  # the fixed stem's output, computed once per Sun and subset for every model seed
+    rows, stems = [], {}  # the fixed stem's output, once per training subset (and for the scored Suns) for all model seeds
     for seed in args.model_seeds:
         full = work / f"model{seed}"
         if (full / "model.pt").is_file():

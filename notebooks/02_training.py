@@ -276,6 +276,7 @@ else:
 simulated = store.manifest.get("source") == "simulator"
 rungs_fc = baselines.resolution_ladder(store, progress=False)
 rung_sizes = sorted({int(name.rsplit(", ", 1)[1].split()[0]) for name in rungs_fc})
+# the headline is compared with persistence: a store with instants more than 24 h apart stops here, with the reason
 refs = {"24-h persistence": baselines.persistence(index), "graded persistence": baselines.graded_persistence(index)}
 if oracle_path.is_file():
     refs["present-disk oracle"] = baselines.from_scores("present-disk oracle", index, oracle["p_present"])
@@ -285,15 +286,17 @@ plot_resolution_ladder(rungs, references=tuple(r for r in ("24-h persistence", "
 plt.show()
 r_at = rungs.set_index("forecast")
 top = max(rung_sizes)
+low = 128 if 128 in rung_sizes and top > 128 else min(rung_sizes)
 for key, name in (("r_top_tss", f"image R alone, {top} px"), ("rfa_top_tss", f"image R + flux + area, {top} px"),
-                  ("fa_top_tss", f"flux + area, {top} px"), ("r128_tss", "image R alone, 128 px")):
+                  ("fa_top_tss", f"flux + area, {top} px"), ("r_low_tss", f"image R alone, {low} px")):
     glue(key, f"{r_at.loc[name, 'tss']:.2f}" if name in r_at.index else "n/a", display=False)
 glue("top_px", str(top), display=False)
+glue("low_px", str(low), display=False)
 
 # %% [markdown]
 # *Figure 2.3: fold-mean TSS (95 % block-bootstrap intervals) of image-measured regressions against the image size;
 # dashed: 24-h persistence, dotted: the present-disk oracle.* R measured on the image scores
-# {glue:text}`r_top_tss` at {glue:text}`top_px` px and {glue:text}`r128_tss` at 128 px: below 512 px the umbrae
+# {glue:text}`r_top_tss` at {glue:text}`top_px` px and {glue:text}`r_low_tss` at {glue:text}`low_px` px: below 512 px the umbrae
 # merge and the inversion lines vanish, and only the field's amount (flux and strong-field area,
 # {glue:text}`fa_top_tss` at {glue:text}`top_px` px) is left. The present-disk oracle is the ceiling of a
 # forecast from one magnetogram only where the image resolves the delta spots: at 128 px no forecast from the
@@ -316,8 +319,8 @@ glue("top_px", str(top), display=False)
 # pixels wide at 512 px that develop and decay over days: the image measures it coarsely and with noise. The
 # region's recent flares are draws from that very rate, so they measure it where the image cannot, and a
 # forecast desk has them in the GOES event list. (The simulator can add *flaring episodes*, a factor on each
-# region's rate that no image shows; they are off in the book's configuration.) So each cell of the network's rate map is given the flares that started in
-# it in the last 24 h (>= C1.0 and >= M1.0 counts, positions rotated to the forecast time, 3 x 3 cells around),
+# region's rate that no image shows; they are off in the book's configuration.) So each cell of the network's
+# rate map is given the flares that started in it in the last 24 h (>= C1.0 and >= M1.0 counts, positions rotated to the forecast time, 3 x 3 cells around),
 # in a head of four numbers (`flarelib.model.history.HistoryHead`): $\lambda'_i = s\,\lambda_i^{\gamma}\,
 # (1 + n_{C,i})^{\beta_C} (1 + n_{M,i})^{\beta_M}$, fitted with the training's class weights on the same further
 # Sun. Two designs: the record multiplies the network's rates ($\gamma = 1$), or the network's contrast is
@@ -446,6 +449,8 @@ if head is not None:
     plt.show()
     final = epoch_log[epoch_log["epoch"] == epoch_log["epoch"].max()]
     glue("hl_train_loss", f"{final[~final['refit']]['train_loss'].mean():.3f}", display=False)
+else:
+    glue("hl_train_loss", "n/a", display=False)
 
 # %% [markdown]
 # *Figure 2.5: the image-only network's training report, per epoch, on this store's four folds: validation AUC,

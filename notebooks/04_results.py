@@ -245,9 +245,12 @@ if hl:
     display(pd.DataFrame(head_rows).set_index("forecast"))
     img, rec, alone_rec = (groups[k] for k in list(groups)[:3])
     ref = hl_tab.set_index("forecast")
-    g("head_tss", img["tss"].mean()), g("head_tss_sd", img["tss"].std(ddof=1), "{:.3f}")
+    def sd(t):  # spread over model seeds: none with one seed
+        return f"{t['tss'].std(ddof=1):.3f}" if len(t) > 1 else "n/a (one seed)"
+
+    g("head_tss", img["tss"].mean()), glue("head_tss_sd", sd(img), display=False)
     g("head_lo", img["tss_lo"].mean()), g("head_hi", img["tss_hi"].mean()), g("head_auc", img["auc"].mean(), "{:.3f}")
-    g("headrec_tss", rec["tss"].mean()), g("headrec_tss_sd", rec["tss"].std(ddof=1), "{:.3f}")
+    g("headrec_tss", rec["tss"].mean()), glue("headrec_tss_sd", sd(rec), display=False)
     g("headrec_lo", rec["tss_lo"].mean()), g("headrec_hi", rec["tss_hi"].mean()), g("headrec_auc", rec["auc"].mean(), "{:.3f}")
     diff = hl_paired.groupby("minus")["TSS difference"].mean()
     g("headrec_minus_pers", diff["24-h persistence"], "{:+.2f}"), g("headrec_minus_record", diff["flare record alone"], "{:+.2f}")

@@ -70,6 +70,12 @@ def test_the_headline_is_trained_elsewhere_scored_on_every_fold_and_resumed(stor
     train_headline(store, _config(epochs=2), work, progress=False)
     assert ck.stat().st_mtime_ns != stamp and json.loads((work / "model0" / "headline_run.json").read_text())["headline"]["epochs"] == 2
     assert json.loads((work / "headline.json").read_text())["store"] == h.store_fingerprint
+    # a further Sun of another configuration in the work folder is simulated afresh, never reused
+    manifest = json.loads((work / "sun5" / "store.json").read_text())
+    manifest["simulator"]["noise_gauss"] = 99.0
+    (work / "sun5" / "store.json").write_text(json.dumps(manifest))
+    (cal,) = independent_suns(store, (5,), work, progress=False)
+    assert json.loads((cal / "store.json").read_text())["simulator"]["noise_gauss"] != 99.0
 
 
 def test_the_headline_refuses_what_would_mix_suns(store, tmp_path):
@@ -78,6 +84,7 @@ def test_the_headline_refuses_what_would_mix_suns(store, tmp_path):
     with pytest.raises(InputError, match="train_cadence_h"):
         HeadlineConfig(train_cadence_h=0)
     assert HeadlineConfig(train_seeds="1, 2", model_seeds="0,1").train_seeds == (1, 2)  # papermill passes strings
+    assert HeadlineConfig(model_seeds=0).model_seeds == (0,)  # ... or an int for one seed
     with pytest.raises(InputError, match="own seed"):
         independent_suns(store, (3,), tmp_path)
 

@@ -211,3 +211,17 @@ def test_image_r_baseline_on_the_command_line(store):
     assert "image-r" in res.stdout
     bad = run_cli("baseline", "image-r")
     assert bad.returncode == 2 and "--store" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_training_batches_are_shuffled_without_augmentation_and_evaluation_is_in_order(store):
+    from flarelib.data.dataset import BatchLoader
+
+    ds = StoreDataset(open_store(store))
+
+    def order(**kw):
+        return np.concatenate([pos for _, _, pos in BatchLoader(ds, 16, augment=False, **kw)])
+
+    e0, e1 = order(epoch=0, seed=1, shuffle=True), order(epoch=1, seed=1, shuffle=True)
+    assert sorted(e0) == list(range(len(ds))) and not (e0 == np.arange(len(ds))).all() and not (e0 == e1).all()
+    assert (order(epoch=0, seed=1, shuffle=True) == e0).all()  # reproducible
+    assert (order() == np.arange(len(ds))).all()  # evaluation walks the store in order

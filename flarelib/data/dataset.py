@@ -267,7 +267,10 @@ class BatchLoader:
     epoch, seed : int
         Define the shuffle and the augmentation draws (reproducible).
     augment : bool
-        Training (True) or evaluation order (False: no augmentation, no shuffle).
+        Augment (and shuffle) as in training; False: no augmentation.
+    shuffle : bool, optional
+        Shuffle the positions reproducibly from (seed, epoch); default: as ``augment`` (evaluation walks the
+        dataset in order). Training without augmentation passes True.
     device : torch.device
         Where batches go (augmentation runs there); pinned memory and
         non-blocking copies on CUDA.
@@ -289,14 +292,15 @@ class BatchLoader:
     augment: bool = True
     device: torch.device = torch.device("cpu")
     max_batches: int | None = None
+    shuffle: bool | None = None
     prefetch: int = 2
     workers: int = 2
     rank: int = 0
     world: int = 1
 
     def __post_init__(self) -> None:
-        if self.augment:
-            self.positions, self.codes = epoch_plan(self.dataset.targets, self.epoch, self.seed, augment=True)
+        if self.augment or self.shuffle:
+            self.positions, self.codes = epoch_plan(self.dataset.targets, self.epoch, self.seed, augment=self.augment)
         else:
             self.positions = np.arange(len(self.dataset))
             self.codes = np.zeros(len(self.dataset), int)

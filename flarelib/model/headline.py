@@ -56,6 +56,8 @@ def _seeds(value) -> tuple[int, ...]:
     """Seeds from a tuple or a comma-separated string (papermill parameters are strings)."""
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
+    elif isinstance(value, (int, np.integer)):  # papermill passes "-p headline_model_seeds 0" as an int
+        value = [value]
     return tuple(int(v) for v in value)
 
 
@@ -225,15 +227,17 @@ def independent_suns(store, seeds, work_dir, cadence_h: float | None = None, pro
         if s == sim.seed:
             raise InputError(f"seed {s}: the reported store's own seed (its Sun would be trained on)")
         path = Path(work_dir) / f"sun{s}{tag}"
+        want = asdict(replace(sim, seed=s))
         done = path / "store.json"
-        if not (done.is_file() and json.loads(done.read_text()).get("complete")):
-            simulate_to_store(replace(sim, seed=s), path, progress=progress)
+        have = json.loads(done.read_text()) if done.is_file() else {}
+        if not (have.get("complete") and have.get("simulator") == want):  # missing, unfinished or another configuration
+            simulate_to_store(replace(sim, seed=s), path, progress=progress, overwrite=bool(have) and have.get("simulator") != want)
         out.append(path)
     return out
 
 
-def _finished_run(run: Path, cfg: TrainConfig, cal_fingerprint: str, train_fps: set[str]) -> bool:
-    """A finished run of this configuration, trained on these Suns and refitted on this calibration Sun."""
+def _finished_run(run: Path, cfg: TrainConfig, cal_fingerprint: str, train_fps: set[str], ev_fingerprint: str) -> bool:
+    """A finished run of this configuration, trained on these Suns, refitted on this calibration Sun, scored on this store."""
     try:
         ck = load_checkpoint(run / "model.pt")
         refit = json.loads((run / "rate_refit.json").read_text())
@@ -243,7 +247,7 @@ def _finished_run(run: Path, cfg: TrainConfig, cal_fingerprint: str, train_fps: 
     saved, want = json.loads(ck["config"]), json.loads(json.dumps(cfg.to_dict()))
     if want["model"].get("disk") is None:  # training fills in the evaluated store's disk
         saved["model"]["disk"] = None
-    return (saved == want and refit.get("calibration_fingerprint") == cal_fingerprint
+    return (saved == want and refit.get("calibration_fingerprint") == cal_fingerprint and info.get("reported_fingerprint") == ev_fingerprint
             and set(info.get("train_fingerprints", [])) == train_fps and all((run / f"fold{k}" / "predictions.csv").is_file() for k in FOLDS))
 
 
@@ -277,11 +281,12 @@ def train_headline(store, config: HeadlineConfig, work_dir, resume: bool = True,
         cfg = config.train_config(seed)
         run = work / f"model{seed}"
         t0 = time.perf_counter()
-        if not (resume and _finished_run(run, cfg, cal.fingerprint, train_fps)):
+        if not (resume and _finished_run(run, cfg, cal.fingerprint, train_fps, ev.fingerprint)):
+            (run / "headline_run.json").unlink(missing_ok=True)  # written again only when this run is complete
             train_independent(train_paths, ev.path, cfg, run, overwrite=True, progress=progress, calibration_store=cal_path,
                               score_every_epoch=config.score_every_epoch, stem_cache=stems)
             (run / "headline_run.json").write_text(json.dumps({"headline": asdict(config), "train_fingerprints": sorted(train_fps),
-                                                                "train_frames": n_train}, indent=1))
+                                                                "reported_fingerprint": ev.fingerprint, "train_frames": n_train}, indent=1))
         wall = time.perf_counter() - t0
         refit = json.loads((run / "rate_refit.json").read_text())
         weights = tuple(refit["class_weights"])

@@ -269,7 +269,7 @@ def calibration_cv_tss(log_rate: np.ndarray, history: np.ndarray, index: pd.Data
         tr, te = part != k, part == k
         head = fit_history_head(log_rate[tr], history[tr], y[tr], class_weights, fit_image_weight=fit_image_weight)
         out.append(tss(y[te], (head.probability(log_rate[te], history[te]) >= 0.5).astype(int)))
-    return float(np.mean(out))
+    return float(np.nanmean(out))  # a partition without flares has no TSS
 
 
 def frames_with_probabilities(store, prob: np.ndarray, template: list[pd.DataFrame]) -> list[pd.DataFrame]:

@@ -446,7 +446,7 @@ def _train_one_epoch(run: _Run, epoch: int, progress: bool) -> tuple[float, int,
     torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout draws, reproducible on resume
     run.model.train()
     loader = BatchLoader(run.train_ds, cfg.batch_size, epoch=epoch, seed=cfg.seed, augment=cfg.augment, device=device,
-                         max_batches=cfg.max_batches_per_epoch, rank=run.rank, world=run.world)
+                         max_batches=cfg.max_batches_per_epoch, rank=run.rank, world=run.world, shuffle=True)
     total, n, norms, steps = 0.0, 0, 0.0, 0
     bar = tqdm(loader, desc=f"fold {run.fold} epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                disable=not progress or run.rank != 0)
@@ -625,7 +625,8 @@ def _stem_cached(model, dataset, key: tuple, cache: dict | None, device, progres
 def _log_rates(net, dataset: FeatureDataset, batch_size: int = 256) -> np.ndarray:
     """(N, G, G) float32 cell log-rates of a fixed-stem network on precomputed stem inputs."""
     net.eval()
-    out = [net.log_rates_from_stem(dataset.images(np.arange(i, min(i + batch_size, len(dataset)))))[:, 0].float().numpy()
+    dev = next(net.parameters()).device
+    out = [net.log_rates_from_stem(dataset.images(np.arange(i, min(i + batch_size, len(dataset)))).to(dev))[:, 0].float().cpu().numpy()
            for i in range(0, len(dataset), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 0, 0), np.float32)
 
@@ -722,8 +723,8 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
         sched.step(train_loss)
         if not score_every_epoch and epoch + 1 < config.epochs:
             continue
-        for k, ds in val_in.items():
-            val_loss, probs[k] = predict(net, ds, weights, config, device)
+        for k, ds in val_in.items():  # every instant scored, also in smoke runs (their cut applies to training)
+            val_loss, probs[k] = predict(net, ds, weights, replace(config, max_batches_per_epoch=None), device)
             sc = skill_scores(ds.targets, probs[k] >= 0.5)
             rows.append({"fold": k, "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_tss": sc["tss"],
                          "val_hss": sc["hss"], "val_forecast_positive": float(np.mean(probs[k] >= 0.5)), "lr": opt.param_groups[0]["lr"],
@@ -767,7 +768,7 @@ def _refit_rate(model, cal: Store, config: TrainConfig, device, weights, out: Pa
     ``net`` and ``cal_inputs`` predict from precomputed stem inputs (default: ``model`` on the store's images).
     """
     cal_ds = StoreDataset(cal, (1, 2, 3, 4), config.image_size) if cal_inputs is None else cal_inputs
-    _, cal_probs = predict(model if net is None else net, cal_ds, weights, config, device)
+    _, cal_probs = predict(model if net is None else net, cal_ds, weights, replace(config, max_batches_per_epoch=None), device)
     w = tuple(float(v) for v in weights.cpu())
     scale = fit_rate_scale(cal_ds.targets, cal_probs, w)
     with torch.no_grad():
