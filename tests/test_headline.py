@@ -71,11 +71,11 @@ def test_the_headline_is_trained_elsewhere_scored_on_every_fold_and_resumed(stor
     assert ck.stat().st_mtime_ns != stamp and json.loads((work / "model0" / "headline_run.json").read_text())["headline"]["epochs"] == 2
     assert json.loads((work / "headline.json").read_text())["store"] == h.store_fingerprint
     # a further Sun of another configuration in the work folder is simulated afresh, never reused
-    manifest = json.loads((work / "sun5" / "store.json").read_text())
-    manifest["simulator"]["noise_gauss"] = 99.0
-    (work / "sun5" / "store.json").write_text(json.dumps(manifest))
+    made = json.loads((work / "sun5" / "inputs.json").read_text())
+    made["simulator"]["noise_gauss"] = 99.0
+    (work / "sun5" / "inputs.json").write_text(json.dumps(made))
     (cal,) = independent_suns(store, (5,), work, progress=False)
-    assert json.loads((cal / "store.json").read_text())["simulator"]["noise_gauss"] != 99.0
+    assert json.loads((cal / "inputs.json").read_text())["simulator"]["noise_gauss"] != 99.0
 
 
 def test_the_headline_refuses_what_would_mix_suns(store, tmp_path):

@@ -229,9 +229,10 @@ def independent_suns(store, seeds, work_dir, cadence_h: float | None = None, pro
         path = Path(work_dir) / f"sun{s}{tag}"
         want = asdict(replace(sim, seed=s))
         done = path / "store.json"
-        have = json.loads(done.read_text()) if done.is_file() else {}
-        if not (have.get("complete") and have.get("simulator") == want):  # missing, unfinished or another configuration
-            simulate_to_store(replace(sim, seed=s), path, progress=progress, overwrite=bool(have) and have.get("simulator") != want)
+        complete = done.is_file() and json.loads(done.read_text()).get("complete")
+        inputs = json.loads((path / "inputs.json").read_text()).get("simulator") if (path / "inputs.json").is_file() else None
+        if not (complete and inputs == want):  # missing, unfinished, or made with another configuration: simulated afresh
+            simulate_to_store(replace(sim, seed=s), path, progress=progress, overwrite=inputs is not None and inputs != want)
         out.append(path)
     return out
 
