@@ -251,6 +251,8 @@ def plot_data_curve(curve: pd.DataFrame, columns=("auc", "tss", "forecast_positi
         ax.scatter(curve["train_frames"], curve[col], color="0.6", s=14, label="one model seed")
         ax.plot(mean.index, mean[col], "ko-", label="mean over seeds")
         ax.set(xscale="log", xlabel=xlabel, ylabel=names.get(col, col))
+        ax.set_xticks(mean.index.to_numpy(), [f"{int(n):,}" for n in mean.index])  # the sizes measured, not decades
+        ax.minorticks_off()
     np.atleast_1d(axes)[0].legend(fontsize=8)
     return axes
 

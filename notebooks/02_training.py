@@ -370,7 +370,7 @@ if head is not None:
 # size, FlareRateNet alone and with the regional flare record (one row per model seed), the record alone (no
 # image), and the present-disk oracle.*
 
-# %%
+# %% tags=["hide-input"]
 if head is not None:
     by_seed = head_table.set_index("forecast")
     alone = by_seed.loc[[k for k in head_fc if k.startswith("FlareRateNet alone")]]
@@ -467,7 +467,7 @@ else:
 # every instant of three training Suns (`benchmarks/learning_curve.py` on the book's Sun at 512 px; every model
 # seed shown, image only): the smaller sets keep the same regions, seen at a coarser cadence.
 
-# %%
+# %% tags=["hide-input"]
 results = Path("../benchmarks/results")
 have_curve = (results / "ratenet_learning.csv").is_file()
 if have_curve:
@@ -510,7 +510,7 @@ else:
 # Beside it, two splits without a model: by unsigned field |B| and by area. Every split shares one full-disk
 # probability (the mean over model seeds of the headline's), so only where the probability goes differs.
 
-# %%
+# %% tags=["hide-input"]
 if head is not None:
     truth_sim, truth_catalog = simulator_truth(store)
     p_shared = np.mean([head.probabilities(m) for m in head.models], axis=0)
@@ -558,7 +558,7 @@ else:
 # {glue:text}`reg_hit_b`; area {glue:text}`reg_hit_area`). The map needs no post hoc attribution: it is the
 # forecast's own account of where the flares will be, and it is scored as one.
 
-# %%
+# %% tags=["hide-input"]
 if head is not None:
     summary["headline"] = {
         "configuration": head_cfg.describe(), "store_fingerprint": head.store_fingerprint, "image_size": head.size_px,

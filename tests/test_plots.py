@@ -75,3 +75,4 @@ def test_data_curve_draws_every_seed_and_their_mean():
     assert len(axes) == 3 and axes[0].get_xscale() == "log" and axes[0].get_ylabel() == "ROC AUC"
     mean = axes[1].get_lines()[0].get_ydata()
     assert np.allclose(mean, [0.15, 0.35]) and len(axes[1].collections[0].get_offsets()) == 4
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["100", "300"]
