@@ -25,7 +25,6 @@ Example (about 5 minutes on 2 cores: six passes of 2192 frames at 512 px, about 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -37,19 +36,10 @@ from seeds import write_seed_rows  # noqa: E402  (benchmarks/seeds.py, beside th
 
 from flarelib.data.store import open_store  # noqa: E402
 from flarelib.errors import InputError  # noqa: E402
-from flarelib.model.checkpoint import model_from_checkpoint  # noqa: E402
-from flarelib.model.headline import FLARE_RECORD, FOLDS, check_rate_maps  # noqa: E402
-from flarelib.model.history import (  # noqa: E402
-    HEAD_DESIGNS,
-    cached_log_rate_maps,
-    calibration_cv_tss,
-    cell_flare_history,
-    fit_history_head,
-    flat_log_rates,
-    frames_with_probabilities,
-)
+from flarelib.model.headline import FLARE_RECORD, FOLDS, record_control, score_run  # noqa: E402
+from flarelib.model.history import cell_flare_history  # noqa: E402
 from flarelib.verify import baselines  # noqa: E402
-from flarelib.verify.evaluation import paired_tss_difference, read_predictions, score_table  # noqa: E402
+from flarelib.verify.evaluation import paired_tss_difference, score_table  # noqa: E402
 from flarelib.verify.metrics import hss, roc_auc, tss  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -74,43 +64,30 @@ def main(argv=None) -> int:
         raise InputError(f"--calibration-store {args.calibration_store}: the reported store itself")
     fp = store.fingerprint[:16]
     hist_ev, hist_cal = (cell_flare_history(s.index, pd.read_csv(s.path / "catalog.csv"), s.size_px) for s in (store, cal))
-    g = hist_ev.shape[-1]
-    y_cal = cal.index["target"].to_numpy(int)
     persist = baselines.persistence(store.index)
     forecasts, extra, rows = {}, {}, []
     control = None
     for seed in args.model_seeds:
         run = Path(args.work) / f"model{seed}"
-        refit = json.loads((run / "rate_refit.json").read_text())
-        if refit["calibration_fingerprint"] != cal.fingerprint:
-            raise InputError(f"{run}: its level was refitted on another Sun than --calibration-store")
-        weights = tuple(refit["class_weights"])
-        model, _ = model_from_checkpoint(run / "model.pt")
-        template = [read_predictions(run / f"fold{k}" / "predictions.csv") for k in FOLDS]
-        lr_ev, lr_cal = cached_log_rate_maps(model, store, run), cached_log_rate_maps(model, cal, run)
-        check_rate_maps(run, lr_ev, store, template)
+        m = score_run(run, seed, store, cal, hist_ev, hist_cal)
+        template = m.image_only
         if control is None:  # the no-image control, on the first model's instants
-            flat_cal, flat_ev = flat_log_rates(cal, g, cal.size_px // g), flat_log_rates(store, g, store.size_px // g)
-            control = fit_history_head(flat_cal, hist_cal, y_cal, weights, fit_image_weight=False)
-            cframes = frames_with_probabilities(store, control.probability(flat_ev, hist_ev), template)
+            control, cframes = record_control(store, cal, hist_ev, hist_cal, m.class_weights, template)
             forecasts[FLARE_RECORD] = (cframes, [0.5] * 4)
             extra[FLARE_RECORD] = {**{f"head_{k}": v for k, v in control.to_dict().items()},
                                    **paired("persistence", cframes, persist.frames, persist.thresholds, args.n_boot)}
-        # the design is chosen on the calibration Sun (fold-mean TSS at 0.5 of heads fitted on its other
-        # partitions), never on the reported Sun; every design is reported
-        cv = {v: calibration_cv_tss(lr_cal, hist_cal, cal.index, weights, fit) for v, fit in HEAD_DESIGNS.items()}
-        chosen = max(cv, key=cv.get)
-        for v, fit_w in HEAD_DESIGNS.items():
-            head = fit_history_head(lr_cal, hist_cal, y_cal, weights, fit_image_weight=fit_w)
-            f_v = frames_with_probabilities(store, head.probability(lr_ev, hist_ev), template)
+        # the design is chosen on the calibration Sun (score_run), never on the reported Sun; every design is reported
+        for v, head in m.heads.items():
+            f_v = m.designs[v]
             name_v = f"FlareRateNet + regional flare history ({v}), model seed {seed}"
             forecasts[name_v] = (f_v, [0.5] * 4)
-            extra[name_v] = {**{f"head_{k}": val for k, val in head.to_dict().items()}, "design": v, "chosen": v == chosen,
-                             "calibration_cv_tss": cv[v], **paired("persistence", f_v, persist.frames, persist.thresholds, args.n_boot),
+            extra[name_v] = {**{f"head_{k}": val for k, val in head.to_dict().items()}, "design": v, "chosen": v == m.chosen,
+                             "calibration_cv_tss": m.calibration_cv_tss[v],
+                             **paired("persistence", f_v, persist.frames, persist.thresholds, args.n_boot),
                              **paired("flare_record", f_v, cframes, 0.5, args.n_boot)}
-            print(f"model seed {seed}, {v}: calibration-Sun CV TSS {cv[v]:.3f}{' (chosen)' if v == chosen else ''}; {head}", flush=True)
-            if v == chosen:
-                frames = f_v
+            print(f"model seed {seed}, {v}: calibration-Sun CV TSS {m.calibration_cv_tss[v]:.3f}{' (chosen)' if v == m.chosen else ''}; "
+                  f"{head}", flush=True)
+        frames = m.with_record
         forecasts[f"FlareRateNet alone, model seed {seed}"] = (template, [0.5] * 4)
         for k, f in zip(FOLDS, frames):
             y, yes = f["target"].to_numpy(int), (f["flare_prob"].to_numpy() >= 0.5).astype(int)

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
 from ..data.store import open_store
 from ..errors import CheckpointError, InputError
@@ -45,7 +44,8 @@ from .history import (
 )
 from .training import TrainConfig, train_independent
 
-__all__ = ["HeadlineConfig", "HeadlineModel", "Headline", "independent_suns", "train_headline", "check_rate_maps", "FOLDS", "FLARE_RECORD"]
+__all__ = ["HeadlineConfig", "HeadlineModel", "Headline", "independent_suns", "train_headline", "score_run", "record_control",
+           "check_rate_maps", "FOLDS", "FLARE_RECORD"]
 
 FOLDS = (1, 2, 3, 4)
 #: Name of the no-image control: the history head on a flat map (every on-disk cell alike).
@@ -138,9 +138,10 @@ class HeadlineModel:
     calibration_cv_tss: dict[str, float]
     chosen: str
     log: pd.DataFrame
-    train_frames: int
-    wall_s: float
+    train_frames: int = 0
+    wall_s: float = 0.0
     log_rates: np.ndarray | None = None
+    class_weights: tuple[float, float] = (1.0, 1.0)
 
     @property
     def with_record(self) -> list[pd.DataFrame]:
@@ -161,15 +162,20 @@ class Headline:
     suns: dict[str, list[str]] = field(default_factory=dict)
     history: np.ndarray | None = None
 
+    def _head(self, model: HeadlineModel, record: bool) -> tuple[HistoryHead, np.ndarray]:
+        """The chosen head and the flare record, or the identity head and no record (the network alone)."""
+        return (model.heads[model.chosen], self.history) if record else (HistoryHead(), np.zeros_like(self.history))
+
     def rate_maps(self, model: HeadlineModel, record: bool = True) -> np.ndarray:
         """(N, G, G) cell log-rates of one model seed on every instant of the reported store (rows of its index),
         with the flare record through its chosen head, or the network's alone."""
-        return model.heads[model.chosen].log_rate_maps(model.log_rates, self.history) if record else np.asarray(model.log_rates, float)
+        head, hist = self._head(model, record)
+        return head.log_rate_maps(model.log_rates, hist)
 
     def probabilities(self, model: HeadlineModel, record: bool = True) -> np.ndarray:
         """(N,) full-disk probabilities of one model seed on every instant of the reported store."""
-        lr = self.rate_maps(model, record)
-        return -np.expm1(-np.exp(logsumexp(lr.reshape(len(lr), -1), axis=1)))
+        head, hist = self._head(model, record)
+        return head.probability(model.log_rates, hist)
 
     def forecasts(self, designs: bool = False) -> dict[str, tuple[list[pd.DataFrame], list[float]]]:
         """``{name: (frames, thresholds)}`` for :func:`~flarelib.verify.evaluation.score_table`, all at 0.5.
@@ -219,9 +225,9 @@ def independent_suns(store, seeds, work_dir, cadence_h: float | None = None, pro
     if "simulator" not in made:
         raise InputError(f"{st.path}: not a simulated store (independent Suns need the simulator's configuration)")
     sim = SimConfig(**made["simulator"])
-    if cadence_h is not None and float(cadence_h) != sim.cadence_h:
+    if cadence_h is not None:
         sim = replace(sim, cadence_h=float(cadence_h))
-    tag = "" if float(sim.cadence_h) == float(made["simulator"]["cadence_h"]) else f"_{sim.cadence_h:g}h"
+    tag = "" if sim.cadence_h == float(made["simulator"]["cadence_h"]) else f"_{sim.cadence_h:g}h"
     out = []
     for s in _seeds(seeds):
         if s == sim.seed:
@@ -273,10 +279,8 @@ def train_headline(store, config: HeadlineConfig, work_dir, resume: bool = True,
     trains, cal = [open_store(p) for p in train_paths], open_store(cal_path)
     train_fps = {t.fingerprint for t in trains}
     hist_ev, hist_cal = (cell_flare_history(s.index, pd.read_csv(s.path / "catalog.csv"), s.size_px) for s in (ev, cal))
-    g = hist_ev.shape[-1]
-    y_cal = cal.index["target"].to_numpy(int)
     n_train = int(sum(len(t.index) for t in trains))
-    models, control, flat_ev = [], None, None
+    models, control = [], None
     stems: dict = {}  # the fixed stem's output on every Sun, computed once for all model seeds
     for seed in config.model_seeds:
         cfg = config.train_config(seed)
@@ -288,26 +292,11 @@ def train_headline(store, config: HeadlineConfig, work_dir, resume: bool = True,
                               score_every_epoch=config.score_every_epoch, stem_cache=stems)
             (run / "headline_run.json").write_text(json.dumps({"headline": asdict(config), "train_fingerprints": sorted(train_fps),
                                                                 "reported_fingerprint": ev.fingerprint, "train_frames": n_train}, indent=1))
-        wall = time.perf_counter() - t0
-        refit = json.loads((run / "rate_refit.json").read_text())
-        weights = tuple(refit["class_weights"])
-        template = [read_predictions(run / f"fold{k}" / "predictions.csv") for k in FOLDS]
-        model, _ = model_from_checkpoint(run / "model.pt")
-        lr_ev, lr_cal = cached_log_rate_maps(model, ev, run, progress=progress), cached_log_rate_maps(model, cal, run, progress=progress)
-        check_rate_maps(run, lr_ev, ev, template)
-        if control is None:  # the no-image control: the same head on a flat map
-            flat_ev = flat_log_rates(ev, g, ev.size_px // g)
-            control = fit_history_head(flat_log_rates(cal, g, cal.size_px // g), hist_cal, y_cal, weights, fit_image_weight=False)
-            record_alone = frames_with_probabilities(ev, control.probability(flat_ev, hist_ev), template)
-        # the design is chosen on the calibration Sun (heads fitted on three of its partitions, scored on the fourth)
-        cv = {d: calibration_cv_tss(lr_cal, hist_cal, cal.index, weights, fit) for d, fit in HEAD_DESIGNS.items()}
-        heads = {d: fit_history_head(lr_cal, hist_cal, y_cal, weights, fit_image_weight=fit) for d, fit in HEAD_DESIGNS.items()}
-        designs = {d: frames_with_probabilities(ev, h.probability(lr_ev, hist_ev), template) for d, h in heads.items()}
-        log = pd.read_csv(run / "log.csv")
-        models.append(HeadlineModel(seed=int(seed), run_dir=run, image_only=template, designs=designs, heads=heads,
-                                    calibration_cv_tss=cv, chosen=max(cv, key=cv.get), log=log, train_frames=n_train, wall_s=wall,
-                                    log_rates=lr_ev))
-    del flat_ev
+        m = score_run(run, int(seed), ev, cal, hist_ev, hist_cal, progress=progress)
+        m.train_frames, m.wall_s = n_train, time.perf_counter() - t0
+        models.append(m)
+        if control is None:
+            control, record_alone = record_control(ev, cal, hist_ev, hist_cal, m.class_weights, m.image_only)
     headline = Headline(config=config, store_fingerprint=ev.fingerprint[:16], size_px=ev.size_px, models=models,
                         record_alone=record_alone, record_head=control,
                         suns={"train": [str(p) for p in train_paths], "calibration": [str(cal_path)]}, history=hist_ev)
@@ -317,6 +306,45 @@ def train_headline(store, config: HeadlineConfig, work_dir, resume: bool = True,
                                                                "heads": {d: h.to_dict() for d, h in m.heads.items()}} for m in models],
                                                    "record_head": control.to_dict()}, indent=1))
     return headline
+
+
+def score_run(run: Path, seed: int, ev, cal, hist_ev: np.ndarray, hist_cal: np.ndarray, progress: bool = True) -> HeadlineModel:
+    """One trained run (``train_independent`` with a calibration Sun) with the flare-record head in every design.
+
+    Reads the run's predictions, rate maps (:func:`~flarelib.model.history.cached_log_rate_maps`, checked against the
+    predictions) and class weights; fits each design of :data:`~flarelib.model.history.HEAD_DESIGNS` on the
+    calibration store ``cal``, the reported one chosen by cross-validation there, and applies them to ``ev``.
+    ``hist_ev``, ``hist_cal``: :func:`~flarelib.model.history.cell_flare_history` of the two stores.
+
+    Raises
+    ------
+    InputError
+        The run's level was refitted on another store than ``cal``.
+    """
+    refit = json.loads((run / "rate_refit.json").read_text())
+    if refit["calibration_fingerprint"] != cal.fingerprint:
+        raise InputError(f"{run}: its level was refitted on another Sun than {cal.path}")
+    weights = tuple(refit["class_weights"])
+    template = [read_predictions(run / f"fold{k}" / "predictions.csv") for k in FOLDS]
+    model, _ = model_from_checkpoint(run / "model.pt")
+    lr_ev, lr_cal = cached_log_rate_maps(model, ev, run, progress=progress), cached_log_rate_maps(model, cal, run, progress=progress)
+    check_rate_maps(run, lr_ev, ev, template)
+    y_cal = cal.index["target"].to_numpy(int)
+    # the design is chosen on the calibration Sun (heads fitted on three of its partitions, scored on the fourth)
+    cv = {d: calibration_cv_tss(lr_cal, hist_cal, cal.index, weights, fit) for d, fit in HEAD_DESIGNS.items()}
+    heads = {d: fit_history_head(lr_cal, hist_cal, y_cal, weights, fit_image_weight=fit) for d, fit in HEAD_DESIGNS.items()}
+    designs = {d: frames_with_probabilities(ev, h.probability(lr_ev, hist_ev), template) for d, h in heads.items()}
+    return HeadlineModel(seed=seed, run_dir=run, image_only=template, designs=designs, heads=heads, calibration_cv_tss=cv,
+                         chosen=max(cv, key=cv.get), log=pd.read_csv(run / "log.csv"), log_rates=lr_ev, class_weights=weights)
+
+
+def record_control(ev, cal, hist_ev: np.ndarray, hist_cal: np.ndarray, class_weights, template: list[pd.DataFrame]
+                   ) -> tuple[HistoryHead, list[pd.DataFrame]]:
+    """The no-image control: the flare-record head on a flat map, fitted on ``cal``, and its per-fold predictions on ``ev``."""
+    g = hist_ev.shape[-1]
+    head = fit_history_head(flat_log_rates(cal, g, cal.size_px // g), hist_cal, cal.index["target"].to_numpy(int), class_weights,
+                            fit_image_weight=False)
+    return head, frames_with_probabilities(ev, head.probability(flat_log_rates(ev, g, ev.size_px // g), hist_ev), template)
 
 
 def check_rate_maps(run: Path, log_rates: np.ndarray, store, template: list[pd.DataFrame]) -> None:

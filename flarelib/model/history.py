@@ -235,7 +235,6 @@ def store_log_rate_maps(model, store, batch_size: int = 32, progress: bool = Tru
     return np.concatenate(out) if out else np.zeros((0, 0, 0), np.float32)
 
 
-
 def cached_log_rate_maps(model, store, cache_dir, progress: bool = True) -> np.ndarray:
     """:func:`store_log_rate_maps`, cached in ``cache_dir/log_rates_{fingerprint}.npy`` (one file per store)."""
     path = Path(cache_dir) / f"log_rates_{store.fingerprint[:16]}.npy"

@@ -762,13 +762,14 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
 
 
 def _refit_rate(model, cal: Store, config: TrainConfig, device, weights, out: Path, vals: dict, probs: dict, rows: list,
-                train_ds, net=None, cal_inputs=None) -> dict:
+                train_ds, *, net, cal_inputs) -> dict:
     """Refit a FlareRateNet's level on ``cal`` (see :func:`train_independent`); returns the refitted fold probabilities.
 
-    ``net`` and ``cal_inputs`` predict from precomputed stem inputs (default: ``model`` on the store's images).
+    ``net`` predicts the calibration store from ``cal_inputs``: ``model`` on its images, or the network read from
+    precomputed stem inputs.
     """
-    cal_ds = StoreDataset(cal, (1, 2, 3, 4), config.image_size) if cal_inputs is None else cal_inputs
-    _, cal_probs = predict(model if net is None else net, cal_ds, weights, replace(config, max_batches_per_epoch=None), device)
+    cal_ds = cal_inputs
+    _, cal_probs = predict(net, cal_ds, weights, replace(config, max_batches_per_epoch=None), device)
     w = tuple(float(v) for v in weights.cpu())
     scale = fit_rate_scale(cal_ds.targets, cal_probs, w)
     with torch.no_grad():
