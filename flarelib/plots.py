@@ -16,6 +16,7 @@ __all__ = [
     "plot_recall_by_longitude",
     "plot_attribution",
     "plot_skill_intervals",
+    "plot_stratified_skill",
     "plot_fold_heatmap",
     "plot_resolution_ladder",
     "plot_epoch_scores",
@@ -138,19 +139,38 @@ def plot_learning_curves(log: pd.DataFrame, ax=None, title="Learning curves"):
     return ax
 
 
-def plot_reliability(tables: dict[str, pd.DataFrame], ax=None):
-    """Reliability diagram: observed frequency against forecast probability, per model."""
+def plot_reliability(tables: dict[str, pd.DataFrame], ax=None, sharpness_ax=None):
+    """Reliability diagram: observed frequency against forecast probability, per model; sharpness beneath.
+
+    ``tables`` maps a name to a :func:`~flarelib.verify.metrics.reliability` table. With ``sharpness_ax`` (or
+    when neither axis is given: a figure with both) the number of instances in each probability bin is drawn
+    beneath on a log scale, so a reader sees which points rest on few forecasts (Leka et al. 2019's layout).
+    Bins with no instance are left out.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None and sharpness_ax is None:
+        _, (ax, sharpness_ax) = plt.subplots(2, 1, figsize=(5, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     ax = _axes(ax, (4.5, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfect reliability")
     for name, t in tables.items():
         ok = t["count"] > 0
-        ax.plot(t.loc[ok, "mean_forecast"], t.loc[ok, "observed_frequency"], marker="o", label=name)
-    ax.set_xlabel("forecast probability of a \u2265M1.0 flare in 24 h")
+        line, = ax.plot(t.loc[ok, "mean_forecast"], t.loc[ok, "observed_frequency"], marker="o", ms=4, label=name)
+        if sharpness_ax is not None:
+            sharpness_ax.step(np.r_[t["bin_lo"].to_numpy(float), t["bin_hi"].iloc[-1]], np.r_[t["count"].to_numpy(float), t["count"].iloc[-1]],
+                              where="post", color=line.get_color())
     ax.set_ylabel("observed frequency")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, loc="upper left")
     ax.set_title("Reliability diagram")
+    xlabel = "forecast probability of a \u2265M1.0 flare in 24 h"
+    if sharpness_ax is not None:
+        sharpness_ax.set_yscale("log")
+        sharpness_ax.set_ylabel("instances")
+        sharpness_ax.set_xlabel(xlabel)
+    else:
+        ax.set_xlabel(xlabel)
     return ax
 
 
@@ -192,6 +212,38 @@ def plot_skill_intervals(table: pd.DataFrame, metric: str = "tss", ax=None, titl
     ax.axvline(0, color="grey", lw=0.6)
     ax.set_xlabel(f"{metric.upper()} (95 % block-bootstrap interval)")
     ax.set_title(title)
+    return ax
+
+
+def plot_stratified_skill(tables: dict[str, pd.DataFrame], ax=None, xlabel: str = "", base_rate: pd.Series | None = None,
+                          metric: str = "tss"):
+    """Skill per stratum (a year, an activity level) of several forecasts, each with its 95 % interval.
+
+    ``tables`` maps a forecast's name to a :func:`~flarelib.verify.uncertainty.stratified_skill` table (columns
+    ``stratum``, ``metric``, ``metric_lo``, ``metric_hi``); the forecasts are drawn side by side within each
+    stratum. ``base_rate``, indexed by stratum, is drawn as grey bars on a right-hand axis.
+    """
+    ax = _axes(ax, (7, 3.6))
+    strata = list(dict.fromkeys(s for t in tables.values() for s in t["stratum"]))
+    x = np.arange(len(strata))
+    width = 0.7 / max(len(tables), 1)
+    if base_rate is not None:
+        ax2 = ax.twinx()
+        ax2.bar(x, base_rate.reindex(strata).to_numpy(float), color="0.88", width=0.8, zorder=0)
+        ax2.set_ylabel("base rate (bars)")
+        ax.set_zorder(ax2.get_zorder() + 1)
+        ax.patch.set_visible(False)
+    for k, (name, t) in enumerate(tables.items()):
+        t = t.set_index("stratum").reindex(strata)
+        v = t[metric].to_numpy(float)
+        err = np.vstack([v - t[f"{metric}_lo"].to_numpy(float), t[f"{metric}_hi"].to_numpy(float) - v])
+        ax.errorbar(x + (k - (len(tables) - 1) / 2) * width, v, yerr=np.where(np.isfinite(err), err, 0), fmt="o", capsize=2,
+                    label=name)
+    ax.set_xticks(x, strata)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{metric.upper()} (95 % interval)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     return ax
 
 

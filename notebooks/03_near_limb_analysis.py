@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -53,17 +53,16 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 from myst_nb import glue
 
 from flarelib.data.labels import read_index
 from flarelib.io.download import fetch_reference
-from flarelib.plots import plot_recall_by_longitude, plot_reliability
+from flarelib.plots import plot_recall_by_longitude, plot_reliability, plot_stratified_skill
 from flarelib.verify import baselines
 from flarelib.verify.evaluation import evaluate, paired_tss_difference, read_predictions, score_table, train_optimal_thresholds
-from flarelib.verify.uncertainty import DEFAULT_BLOCK_DAYS, label_autocorrelation
+from flarelib.verify.uncertainty import DEFAULT_BLOCK_DAYS, interval_verdict, label_autocorrelation, stratified_skill
 
 # %% [markdown]
 # ## 1. The paper, from its published predictions
@@ -237,7 +236,8 @@ plot_reliability(rel)
 plt.show()
 
 # %% [markdown]
-# *Figure 3.3: reliability diagram. A model trained with class weights and augmented flare instances forecasts
+# *Figure 3.3: reliability diagram in 20 probability bins, and beneath it the number of instances in each bin
+# (sharpness). A model trained with class weights and augmented flare instances forecasts
 # as if flares were as common as quiet days: its probabilities lie far above the observed frequencies, which the
 # negative Brier skill score against climatology also says. Calibrated by isotonic regression fitted on the other
 # three folds (cross-fitted, so no fold calibrates itself), the same ranking gives probabilities near the
@@ -300,9 +300,6 @@ glue("paper_tss_trainopt", f"{rule_by.loc['Pandey et al. 2023 (published)', 'tss
 glue("graded_tss_trainopt", f"{rule_by.loc['graded persistence', 'tss']:.2f}", display=False)
 glue("lagged_tss", f"{rule_by.loc['lagged activity (81 days)', 'tss']:.2f}", display=False)
 glue("lagged_auc", f"{rule_by.loc['lagged activity (81 days)', 'auc']:.2f}", display=False)
-for key, other in (("graded", "graded persistence"), ("lagged", "lagged activity (81 days)")):
-    above = rule_by.loc["Pandey et al. 2023 (published)", "tss"] > rule_by.loc[other, "tss"]
-    glue(f"paper_vs_{key}", "above" if above else "below", display=False)
 print(f"left out of the lagged-activity row: {lagged.n_left_out} instants with less than 81 days of label history")
 rule_view
 
@@ -312,42 +309,96 @@ rule_view
 # {glue:text}`graded_tss_trainopt` for graded persistence; the lagged activity rate, which knows only how active
 # the Sun has been, scores {glue:text}`lagged_tss` (AUC {glue:text}`lagged_auc`).
 #
-# **Skill by year.** The base rate follows the solar cycle, and a pooled score mixes easy and hard years:
+# **Where the published model beats the free forecasts.** Paired on the same instants, by the same rule, the
+# published model minus graded persistence and minus the lagged activity rate:
 
 # %%
-year_rows = []
-for name, frames in rule_forecasts.items():
-    r = evaluate(frames, threshold=train_optimal_thresholds(frames))
-    year_rows += [{"forecast": name, **row} for row in r["by_year"]]
-by_year = pd.DataFrame(year_rows)
-by_year = by_year[by_year["events"] > 0]
-fig, ax = plt.subplots(figsize=(7, 3.6))
-for name, g in by_year.groupby("forecast", sort=False):
-    ax.plot(g["year"], g["tss"], "o-", label=name)
-ax2 = ax.twinx()
-base = by_year[by_year["forecast"] == "Pandey et al. 2023 (published)"]
-ax2.bar(base["year"], base["base_rate"], color="0.85", width=0.6, zorder=0, label="base rate")
-ax2.set_ylabel("base rate")
-ax.set_zorder(ax2.get_zorder() + 1)
-ax.patch.set_visible(False)
-ax.set_xlabel("year")
-ax.set_ylabel("TSS (training-fold threshold)")
-ax.set_xticks(sorted(by_year["year"].unique()))
-ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
-plt.tight_layout()
-plt.show()
-paper_years = base.set_index("year")
-graded_years = by_year[by_year["forecast"] == "graded persistence"].set_index("year")
-beats = [int(yr) for yr in paper_years.index if paper_years.loc[yr, "tss"] > graded_years["tss"].get(yr, np.nan)]
-glue("paper_year_lo", f"{paper_years['tss'].min():.2f}", display=False)
-glue("paper_year_hi", f"{paper_years['tss'].max():.2f}", display=False)
-glue("years_beating_graded", ", ".join(map(str, beats)) if beats else "none", display=False)
-glue("n_years", str(len(paper_years)), display=False)
+rule_th = {k: train_optimal_thresholds(v) for k, v in rule_forecasts.items()}
+pub_name = "Pandey et al. 2023 (published)"
+pooled_rows = []
+for other in ("graded persistence", "lagged activity (81 days)"):
+    d = paired_tss_difference(published, rule_th[pub_name], rule_forecasts[other], rule_th[other], n_boot=n_boot, seed=seed)
+    pooled_rows.append({"minus": other, "instants": d["n"], "TSS difference": round(d["difference"], 3),
+                        "95 % interval": f"[{d['ci'][0]:+.2f}, {d['ci'][1]:+.2f}]", "published model is": interval_verdict(*d["ci"])})
+    key = "graded" if other.startswith("graded") else "lagged"
+    glue(f"paper_minus_{key}", f"{d['difference']:+.2f}", display=False)
+    glue(f"paper_minus_{key}_ci", f"[{d['ci'][0]:+.2f}, {d['ci'][1]:+.2f}]", display=False)
+    glue(f"paper_vs_{key}", interval_verdict(*d["ci"]), display=False)
+pd.DataFrame(pooled_rows).set_index("minus")
 
 # %% [markdown]
-# *Figure 3.4: TSS by calendar year (training-fold thresholds; bars: the year's base rate, right axis).* The
-# published model's yearly TSS ranges from {glue:text}`paper_year_lo` to {glue:text}`paper_year_hi`; it is above
-# graded persistence's in {glue:text}`years_beating_graded` of the {glue:text}`n_years` years with flares.
+# *Table 3.5: the published model minus each free forecast, fold-mean TSS with training-fold thresholds for both,
+# paired 95 % block-bootstrap intervals.* Pooled over the whole record the published model is
+# {glue:text}`paper_vs_graded` graded persistence ({glue:text}`paper_minus_graded`,
+# {glue:text}`paper_minus_graded_ci`) and {glue:text}`paper_vs_lagged` the lagged activity rate
+# ({glue:text}`paper_minus_lagged`, {glue:text}`paper_minus_lagged_ci`).
+#
+# **Skill by year and by activity level.** The base rate follows the solar cycle, and a pooled score mixes easy
+# and hard years. Each year, and each tercile of the Sun's recent activity (the share of flaring windows in the
+# previous 81 days, from the labels alone), is scored apart, pooled over folds, with its own interval:
+
+# %%
+years = {k: [pd.to_datetime(f["timestamp"]).dt.year.astype(str).to_numpy() for f in v] for k, v in rule_forecasts.items()}
+levels, activity_edges = baselines.activity_terciles(labels)
+level_at = pd.Series(levels.to_numpy(), index=pd.to_datetime(labels["timestamp"]))
+level_at = level_at[~level_at.index.duplicated()]
+activity = {k: [level_at.reindex(pd.to_datetime(f["timestamp"])).fillna("").to_numpy() for f in v] for k, v in rule_forecasts.items()}
+shown = (pub_name, "graded persistence", "lagged activity (81 days)")
+by_year = {k: stratified_skill(rule_forecasts[k], rule_th[k], years[k], n_boot=n_boot, seed=seed) for k in shown}
+by_year = {k: t[t["events"] > 0] for k, t in by_year.items()}
+by_level = {k: stratified_skill(rule_forecasts[k], rule_th[k], activity[k], n_boot=n_boot, seed=seed, order=("low", "middle", "high"))
+            for k in shown}
+year_base = pd.concat(published).assign(year=lambda f: pd.to_datetime(f["timestamp"]).dt.year.astype(str)).groupby("year")["target"].mean()
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
+plot_stratified_skill(by_year, ax=axes[0], xlabel="year", base_rate=year_base)
+plot_stratified_skill(by_level, ax=axes[1], xlabel="activity level (previous 81 days)")
+axes[1].get_legend().remove()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# *Figure 3.4: TSS (training-fold thresholds) by calendar year (left; grey bars: the year's base rate) and by
+# tercile of the previous 81 days' share of flaring windows (right), with 95 % 7-day block-bootstrap intervals.
+# Within a year or an activity tercile the lagged activity rate hardly varies, so its skill there is near 0 by
+# construction: what it knows is the difference between strata.* The paired differences, stratum by stratum:
+
+# %%
+def paired_strata(strata, order=None):
+    ref = "graded persistence"
+    t = stratified_skill(published, rule_th[pub_name], strata, reference=(rule_forecasts[ref], rule_th[ref]), n_boot=n_boot, seed=seed,
+                         order=order)
+    t = t[t["events"] > 0]
+    return pd.DataFrame({"stratum": t["stratum"], "instants": t["n"], "distinct flares": t["flares"],
+                         "published TSS": [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(t["tss"], t["tss_lo"], t["tss_hi"])],
+                         "graded persistence TSS": t["reference_tss"].round(2),
+                         "difference": [f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for v, lo, hi in
+                                        zip(t["difference"], t["difference_lo"], t["difference_hi"])],
+                         "published model is": [interval_verdict(lo, hi) for lo, hi in zip(t["difference_lo"], t["difference_hi"])]})
+
+
+strata_tab = pd.concat([paired_strata(years[pub_name]).assign(by="year"),
+                        paired_strata(activity[pub_name], ("low", "middle", "high")).assign(by="activity")], ignore_index=True)
+
+
+def strata_with(word):
+    names = strata_tab.loc[strata_tab["published model is"] == word, "stratum"].tolist()
+    return ", ".join(names) if names else "none"
+
+
+glue("strata_above", strata_with("above"), display=False)
+glue("strata_below", strata_with("below"), display=False)
+glue("strata_neither", strata_with("not distinguishable from"), display=False)
+glue("activity_edges", f"{activity_edges[0]:.3f} and {activity_edges[1]:.3f}", display=False)
+glue("paper_year_lo", f"{by_year[pub_name]['tss'].min():.2f}", display=False)
+glue("paper_year_hi", f"{by_year[pub_name]['tss'].max():.2f}", display=False)
+strata_tab.set_index(["by", "stratum"])
+
+# %% [markdown]
+# *Table 3.6: the published model minus graded persistence within each year and activity tercile (terciles at a
+# share of {glue:text}`activity_edges` flaring windows), paired 95 % block-bootstrap intervals.* The published
+# model's yearly TSS ranges from {glue:text}`paper_year_lo` to {glue:text}`paper_year_hi`. It is above graded
+# persistence in: {glue:text}`strata_above`; below it in: {glue:text}`strata_below`; not distinguishable from it
+# in: {glue:text}`strata_neither`.
 #
 # **Near-limb recall, east and west.** A flare near the east limb comes from a region that is only rotating into
 # view; near the west limb, from one seen for a week. Recall at the 0.5 threshold, and 24-h persistence's on the
@@ -367,7 +418,7 @@ glue("pers_x_limb", f"{pers_eval['near_limb']['X']['limb_recall']:.2f}", display
 pd.DataFrame(limb_rows)
 
 # %% [markdown]
-# *Table 3.5: recall by where the window's largest flare was (windows in brackets).* The published model warns of
+# *Table 3.7: recall by where the window's largest flare was (windows in brackets).* The published model warns of
 # {glue:text}`x_east` of the near-limb X-class windows at the east limb and {glue:text}`x_west` at the west: high
 # recall where the region is not yet in view points at whole-disk activity, not at the limb region (persistence
 # alone reaches {glue:text}`pers_x_limb` on the near-limb X windows).
@@ -390,7 +441,7 @@ glue("first_n", str(paper["events"]["all"]["n_first"]), display=False)
 pd.DataFrame(event_rows)
 
 # %% [markdown]
-# *Table 3.6: event-based recall at the 0.5 threshold (a smaller M flare inside an X flare's windows is not seen
+# *Table 3.8: event-based recall at the 0.5 threshold (a smaller M flare inside an X flare's windows is not seen
 # apart).* {glue:text}`event_recall` of {glue:text}`event_n` distinct flares were warned of at least once;
 # of the {glue:text}`first_n` first flares, {glue:text}`first_recall`.
 #
@@ -403,13 +454,23 @@ blocks = pd.concat([score_table({f"{b}-day blocks": (published, [threshold] * 4)
                     for b in (DEFAULT_BLOCK_DAYS, 27)], ignore_index=True)
 blocks["TSS interval"] = [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(blocks["tss_lo"], blocks["tss_hi"])]
 blocks["HSS interval"] = [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(blocks["hss_lo"], blocks["hss_hi"])]
+block_verdicts = {}
+for b in (DEFAULT_BLOCK_DAYS, 27):
+    d = paired_tss_difference(published, rule_th[pub_name], rule_forecasts["graded persistence"], rule_th["graded persistence"],
+                              n_boot=n_boot, seed=seed, block_days=b)
+    block_verdicts[b] = interval_verdict(*d["ci"])
+    blocks.loc[blocks["forecast"] == f"{b}-day blocks", "minus graded persistence"] = f"[{d['ci'][0]:+.2f}, {d['ci'][1]:+.2f}]"
 glue("tss_ci_27", blocks["TSS interval"].iloc[1], display=False)
 glue("tss_ci_7", blocks["TSS interval"].iloc[0], display=False)
-blocks[["forecast", "TSS interval", "HSS interval"]]
+glue("block_reading", "the same under either block length" if len(set(block_verdicts.values())) == 1 else
+     f"not the same: {block_verdicts[DEFAULT_BLOCK_DAYS]} with {DEFAULT_BLOCK_DAYS}-day blocks, {block_verdicts[27]} with 27-day blocks",
+     display=False)
+blocks[["forecast", "TSS interval", "HSS interval", "minus graded persistence"]]
 
 # %% [markdown]
-# *Table 3.7: the published model's 95 % intervals with 7- and 27-day blocks.* The TSS interval widens from
-# {glue:text}`tss_ci_7` to {glue:text}`tss_ci_27`: the conclusions above hold under either.
+# *Table 3.9: the published model's 95 % intervals with 7- and 27-day blocks (TSS and HSS at 0.5; its difference
+# from graded persistence with training-fold thresholds).* The TSS interval widens from {glue:text}`tss_ci_7` to
+# {glue:text}`tss_ci_27`; the reading against graded persistence is {glue:text}`block_reading`.
 
 # %%
 out = Path(run_dir) if run_dir else Path("../runs/book")
@@ -419,6 +480,8 @@ out.mkdir(parents=True, exist_ok=True)
                                      "near_limb")},
      "calibrated": {k: paper["calibrated"][k] for k in ("bss", "bss_ci", "auc")}, "table": real_table.to_dict(orient="records"),
      "paired": paired, "n_left_out": free[1].n_left_out, "n_boot": n_boot, "block_days": DEFAULT_BLOCK_DAYS,
+     "train_optimal": rule_table.to_dict(orient="records"), "minus_free": pooled_rows,
+     "pooled_scores": {k: paper["pooled"][k] for k in ("apss", "false_alarm_ratio", "pofd", "frequency_bias", "ets")},
      "false_alarms": paper["false_alarms"]}, indent=2, default=float))
 
 # %% [markdown]
@@ -426,10 +489,13 @@ out.mkdir(parents=True, exist_ok=True)
 # - The published predictions reproduce the paper's numbers; block-bootstrap and per-flare intervals say how much
 #   they could move, and free baselines computed from the labels alone say what they add.
 # - Scored as the field scores forecasts, by one decision rule for every row, the published model reaches
-#   {glue:text}`paper_tss_trainopt`: {glue:text}`paper_vs_graded` graded persistence ({glue:text}`graded_tss_trainopt`)
-#   and {glue:text}`paper_vs_lagged` the lagged activity rate ({glue:text}`lagged_tss`); it beats graded persistence in
-#   {glue:text}`years_beating_graded` of {glue:text}`n_years` years. Its yes/no forecasts carry many false alarms
-#   (Appleman skill {glue:text}`apss_min` to {glue:text}`apss_max` by fold).
+#   {glue:text}`paper_tss_trainopt`. Paired on the same instants it is {glue:text}`paper_vs_graded` graded
+#   persistence ({glue:text}`paper_minus_graded`, {glue:text}`paper_minus_graded_ci`) and
+#   {glue:text}`paper_vs_lagged` the lagged activity rate ({glue:text}`paper_minus_lagged`,
+#   {glue:text}`paper_minus_lagged_ci`). Stratum by stratum it is above graded persistence in:
+#   {glue:text}`strata_above`; below it in: {glue:text}`strata_below`; not distinguishable in:
+#   {glue:text}`strata_neither`. Its yes/no forecasts carry many false alarms (Appleman skill
+#   {glue:text}`apss_min` to {glue:text}`apss_max` by fold).
 # - Near-limb recall differs between the limbs ({glue:text}`x_east` east, {glue:text}`x_west` west, X class).
 # - Cross-fitted isotonic calibration turns the published probabilities' negative Brier skill score positive
 #   without changing their ranking.

@@ -13,6 +13,7 @@ from flarelib.plots import (  # noqa: E402
     plot_learning_curves,
     plot_reliability,
     plot_skill_intervals,
+    plot_stratified_skill,
     show_magnetogram,
 )
 from flarelib.verify.metrics import reliability  # noqa: E402
@@ -32,7 +33,26 @@ def test_reliability_diagram_plots_the_non_empty_bins():
     line = ax.lines[1]  # after the diagonal
     ok = table["count"] > 0
     assert np.allclose(line.get_xdata(), table.loc[ok, "mean_forecast"]) and np.allclose(line.get_ydata(), table.loc[ok, "observed_frequency"])
-    assert "probability" in ax.get_xlabel()
+    sharp = ax.figure.axes[1]  # beneath: instances per bin (sharpness), on a log scale
+    assert "probability" in sharp.get_xlabel() and sharp.get_yscale() == "log"
+    assert np.allclose(sharp.lines[0].get_ydata()[:-1], table["count"])
+    # on axes of the caller's, no sharpness panel is added
+    _, own = plt.subplots()
+    assert plot_reliability({"m": table}, ax=own) is own and len(own.figure.axes) == 1 and "probability" in own.get_xlabel()
+
+
+def test_stratified_skill_draws_each_forecast_in_each_stratum_with_its_interval():
+    a = pd.DataFrame({"stratum": ["2011", "2012"], "tss": [0.5, 0.2], "tss_lo": [0.4, 0.0], "tss_hi": [0.6, 0.3]})
+    b = pd.DataFrame({"stratum": ["2012"], "tss": [0.1], "tss_lo": [-0.1], "tss_hi": [0.2]})
+    ax = plot_stratified_skill({"a": a, "b": b}, base_rate=pd.Series({"2011": 0.2, "2012": 0.1}))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2011", "2012"]
+    line_a, line_b = (c.lines[0] for c in ax.containers)  # the data line of each forecast's error bars
+    assert np.allclose(line_a.get_ydata(), [0.5, 0.2]) and np.isnan(line_b.get_ydata()[0]) and line_b.get_ydata()[1] == pytest.approx(0.1)
+    assert line_a.get_xdata()[1] < line_b.get_xdata()[1]  # side by side within a stratum
+    segs = ax.containers[0].lines[2][0].get_segments()  # a's vertical bars
+    assert [(float(s[0][1]), float(s[1][1])) for s in segs] == [pytest.approx((0.4, 0.6)), pytest.approx((0.0, 0.3))]
+    bars = ax.figure.axes[1].patches
+    assert [round(p.get_height(), 3) for p in bars] == [0.2, 0.1]
 
 
 def test_skill_intervals_draw_each_row_with_its_interval():

@@ -13,7 +13,7 @@ from flarelib.model.training import TrainConfig, train_fold
 from flarelib.sim.simulator import SimConfig, simulate_to_store
 from flarelib.verify import baselines
 from flarelib.verify.calibration import cross_fit, fit_calibrator
-from flarelib.verify.evaluation import evaluate, paired_tss_difference, train_optimal_thresholds
+from flarelib.verify.evaluation import evaluate, paired_tss_difference, train_optimal_thresholds, verification_row
 from flarelib.verify.metrics import (
     appleman_skill_score,
     best_threshold,
@@ -33,7 +33,7 @@ from flarelib.verify.metrics import (
     skill_by_year,
     skill_scores,
 )
-from flarelib.verify.uncertainty import bootstrap_scores, day_blocks, flare_ids
+from flarelib.verify.uncertainty import bootstrap_scores, day_blocks, flare_ids, interval_verdict, stratified_skill
 
 from .conftest import run_cli
 
@@ -411,3 +411,95 @@ def test_the_bootstrap_auc_and_bss_from_multiplicities_are_those_of_the_resample
         assert auc == pytest.approx(roc_auc(y[rows], p[rows]), abs=1e-12)
         assert bss == pytest.approx(brier_skill_score(y[rows], p[rows]), abs=1e-12)
     assert np.isnan(scores.auc_bss(np.bincount(np.flatnonzero(y == 0), minlength=500))[0])
+
+
+# --------------------------------------------------------------------------- stratified skill, activity levels, verdicts
+
+
+def test_stratified_skill_of_a_hand_computed_table_and_its_paired_reference():
+    t = pd.to_datetime(["2011-06-01", "2011-07-01", "2011-08-01", "2011-09-01", "2012-06-01", "2012-07-01", "2012-08-01", "2012-09-01"])
+    a = pd.DataFrame({"timestamp": t[:4], "target": [1, 1, 0, 0], "flare_prob": [.9, .2, .6, .1]})
+    b = pd.DataFrame({"timestamp": t[4:], "target": [1, 0, 0, 0], "flare_prob": [.3, .1, .1, .8]})
+    # fold a thresholded at 0.5, fold b at 0.25: 2011 yes = 1,0,1,0 -> TSS 1/2 - 1/2 = 0; 2012 yes = 1,0,0,1 -> 1 - 1/3
+    ref = [a.assign(flare_prob=[1.0, 1.0, 0.0, 0.0]), b.assign(flare_prob=[0.0, 0.0, 0.0, 0.0])]
+    years = [f["timestamp"].dt.year.astype(str) for f in (a, b)]
+    tab = stratified_skill([a, b], [0.5, 0.25], years, reference=(ref, 0.5), n_boot=200, seed=1).set_index("stratum")
+    assert list(tab.index) == ["2011", "2012"]
+    assert tab.loc["2011", "tss"] == pytest.approx(0.0) and tab.loc["2012", "tss"] == pytest.approx(2 / 3)
+    assert tab.loc["2011", "reference_tss"] == pytest.approx(1.0) and tab.loc["2012", "reference_tss"] == pytest.approx(0.0)
+    assert tab.loc["2011", "difference"] == pytest.approx(-1.0)
+    assert tab.loc["2011", "difference_lo"] <= -1.0 + 1e-9 and tab.loc["2012", "tss_lo"] <= tab.loc["2012", "tss_hi"]
+    assert tab.loc["2011", "auc"] == pytest.approx(roc_auc([1, 1, 0, 0], [.9, .2, .6, .1]))
+    # "" leaves an instant out; an order puts the strata where asked
+    tab2 = stratified_skill([a, b], [0.5, 0.25], [["x", "x", "", "x"], ["y"] * 4], n_boot=0, order=("y", "x"))
+    assert list(tab2["stratum"]) == ["y", "x"] and tab2.set_index("stratum").loc["x", "n"] == 3
+    assert tab2["tss_lo"].isna().all()
+
+
+def test_activity_terciles_split_by_the_past_labels_only():
+    t = pd.date_range("2012-01-01", periods=300, freq="D")
+    target = np.r_[np.zeros(100), np.ones(100), np.zeros(100)].astype(int)
+    index = pd.DataFrame({"timestamp": t, "target": target})
+    levels, edges = baselines.activity_terciles(index, days=10)
+    assert (levels.iloc[:11] == "").all()  # no 10 days of ended windows yet
+    assert edges[0] <= edges[1]
+    # inside the active spell (its windows ended) the level is high; long after it, low
+    assert levels.iloc[150] == "high" and levels.iloc[290] == "low"
+    rate = baselines.activity_rate(index, days=10)
+    assert rate.iloc[150] == pytest.approx(1.0) and np.isnan(rate.iloc[5])
+    with pytest.raises(InputError, match="history"):
+        baselines.activity_terciles(index.iloc[:5], days=10)
+
+
+def test_interval_verdict_reads_the_interval_against_zero():
+    assert interval_verdict(0.01, 0.2) == "above" and interval_verdict(-0.3, -0.1) == "below"
+    assert interval_verdict(-0.1, 0.1) == "not distinguishable from"
+    assert interval_verdict(float("nan"), 0.1) == "not compared with"
+    assert interval_verdict(0.1, 0.2, above="higher than") == "higher than"
+
+
+def test_evaluate_json_carries_the_standard_set_matching_an_independent_computation(pandey):
+    preds = [pandey / "predictions" / f"fold{k}_res.csv" for k in (1, 2, 3, 4)]
+    labels = [pandey / "labels" / f"Fold{k}_val.csv" for k in (1, 2, 3, 4)]
+    r = run_cli("evaluate", *preds, "--labels", *labels, "--bootstrap", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    # independent computation from the raw files: numpy only, no flarelib scorer
+    raw = []
+    for pf, lf in zip(preds, labels):
+        pr, lab = pd.read_csv(pf), pd.read_csv(lf)
+        raw.append(pd.DataFrame({"y": pr["target"].to_numpy(int), "yes": pr["flare_prob"].to_numpy() >= 0.5,
+                                 "p": pr["flare_prob"].to_numpy(float), "t": pd.to_datetime(pr["timestamp"]),
+                                 "cls": lab["goes_class"].fillna("").astype(str).str[:1].to_numpy(), "lon": pd.to_numeric(lab["fl_lon"], errors="coerce").to_numpy()}))
+    for k, f in enumerate(raw):
+        tp, fp = int((f.yes & (f.y == 1)).sum()), int((f.yes & (f.y == 0)).sum())
+        fn, tn = int((~f.yes & (f.y == 1)).sum()), int((~f.yes & (f.y == 0)).sum())
+        n = tp + fp + fn + tn
+        ref = max(tp + fn, fp + tn) / n
+        fold = d["folds"][k]
+        assert fold["apss"] == pytest.approx(((tp + tn) / n - ref) / (1 - ref))
+        assert fold["false_alarm_ratio"] == pytest.approx(fp / (tp + fp)) and fold["pofd"] == pytest.approx(fp / (fp + tn))
+        clim = f.y.mean()
+        assert fold["bss"] == pytest.approx(1 - np.mean((f.p - f.y) ** 2) / np.mean((clim - f.y) ** 2))
+    allf = pd.concat(raw, ignore_index=True)
+    assert len(d["reliability"]) == 20 and sum(b["count"] for b in d["reliability"]) == len(allf)
+    b0 = d["reliability"][0]
+    assert b0["count"] == int((allf.p < 0.05).sum())
+    y11 = allf[allf.t.dt.year == 2011]
+    rec = y11.yes[y11.y == 1].mean() - y11.yes[y11.y == 0].mean()
+    assert {r["year"]: r["tss"] for r in d["by_year"]}[2011] == pytest.approx(rec)
+    x = allf[allf.cls == "X"]
+    east, west = x[(x.lon < -70) & (x.lon >= -90)], x[(x.lon > 70) & (x.lon <= 90)]
+    nl = d["near_limb"]["X"]
+    assert (nl["n_east"], nl["n_west"]) == (len(east), len(west)) == (129, 83)
+    assert nl["east_recall"] == pytest.approx(east.yes.mean()) and nl["west_recall"] == pytest.approx(west.yes.mean())
+    assert d["events"]["all"]["n_flares"] > 100 and 0 < d["events"]["all"]["recall"] <= 1
+    acts = pd.DataFrame(d["by_activity"])
+    assert list(acts["stratum"]) == ["low", "middle", "high"] and len(d["activity_edges"]) == 2
+    assert acts["n"].sum() <= len(allf) and acts["tss_lo"].notna().all()
+    years = pd.DataFrame(d["by_year"]).dropna(subset=["tss"])
+    assert (years["tss_lo"] <= years["tss"] + 1e-9).all() and (years["tss"] <= years["tss_hi"] + 1e-9).all()
+    row = verification_row(d)
+    assert row["apss"] == d["pooled"]["apss"] and row["X_n_east"] == 129
+    assert row["tss_high"] == acts.iloc[2]["tss"] and row["n_flares"] == d["events"]["all"]["n_flares"]
+    assert row["X_n_behind"] == 0  # the real labels have no flare behind the limb

@@ -51,7 +51,7 @@ from ..io.magnetogram import ZERO_GAUSS_VALUE, uint8_to_gauss
 from ..model.network import FLARE
 from ..sim.simulator import flaring_regions, largest_flare_regions, simulator_of_store
 from ..verify.metrics import LIMB_DEG
-from ..verify.uncertainty import cluster_interval
+from ..verify.uncertainty import cluster_interval, interval_verdict
 from .attribution import (
     METHODS,
     _all_empty,
@@ -553,9 +553,7 @@ class ExplanationEvaluation:
     def verdict(self, map_a: str, map_b: str, column: str, where: str | None = None) -> str:
         """'higher than', 'lower than' or 'not distinguishable from': the paired difference's interval against 0."""
         est, lo, hi = self.paired_difference(map_a, map_b, column, where)
-        if not np.isfinite(lo):
-            return "not measured against"
-        return "higher than" if lo > 0 else "lower than" if hi < 0 else "not distinguishable from"
+        return interval_verdict(lo, hi, above="higher than", below="lower than", missing="not measured against")
 
     def deletion_curves(self) -> pd.DataFrame:
         """Mean drop of the flare log-odds per map and deleted fraction, most-attributed vs random, with intervals."""

@@ -51,7 +51,7 @@ from ..io.magnetogram import uint8_to_gauss
 from .metrics import best_threshold
 
 __all__ = ["BASELINES", "BaselineForecast", "previous_window", "from_scores", "store_features", "magnetogram_features",
-           "persistence", "climatology", "graded_persistence", "lagged_activity", "ACTIVITY_DAYS",
+           "persistence", "climatology", "graded_persistence", "lagged_activity", "activity_rate", "activity_terciles", "ACTIVITY_DAYS",
            "image_features", "fit_and_forecast", "NOISE_FLOOR_G", "STRONG_FIELD_G", "schrijver_r", "image_r", "block_mean",
            "store_r_features", "resolution_ladder", "LADDER_SIZES_PX"]
 
@@ -182,18 +182,13 @@ def graded_persistence(index: pd.DataFrame, lag_h: float = 24.0) -> BaselineFore
     return fit_and_forecast("graded-persistence", index, x, have)
 
 
-def lagged_activity(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> BaselineForecast:
-    """Probability from the share of positive windows among the instants ``lag_h`` to ``lag_h`` + ``days`` earlier.
+def activity_rate(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> pd.Series:
+    """Share of positive windows among the instants ``lag_h`` to ``lag_h`` + ``days`` hours earlier (NaN without that history).
 
     A window of ``lag_h`` hours has ended by the forecast time only for instants at least ``lag_h`` hours earlier,
-    so only those are counted (all partitions: the label history is known at forecast time). Instants with less
-    than ``days`` of history before them are left out. Fitted (logistic regression) and thresholded on the
-    training folds.
-
-    Raises
-    ------
-    InputError
-        No instant has ``days`` of history.
+    so only those are counted (all partitions: the label history is known at forecast time). The Sun's recent
+    activity level, from the labels alone: the predictor of :func:`lagged_activity` and the stratifying variable of
+    :func:`activity_terciles`.
     """
     t = pd.to_datetime(index["timestamp"]).to_numpy()
     order = np.argsort(t, kind="stable")
@@ -204,12 +199,47 @@ def lagged_activity(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: flo
     hi = np.searchsorted(ts, end, side="right")  # instants <= t - lag_h
     lo = np.searchsorted(ts, start, side="right")  # instants > t - lag_h - days
     n = hi - lo
-    have = pd.Series((start >= ts[0]) & (n > 0), index=index.index)
+    have = (start >= ts[0]) & (n > 0)
+    rate = np.where(have, (cum[hi] - cum[lo]) / np.maximum(n, 1), np.nan)
+    return pd.Series(rate, index=index.index, name="lagged_activity_rate")
+
+
+def activity_terciles(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> tuple[pd.Series, list[float]]:
+    """Each instant's activity level, "low", "middle" or "high": terciles of :func:`activity_rate` over the index.
+
+    The edges are the rate's 1/3 and 2/3 quantiles over the instants with ``days`` of history (no forecast is
+    fitted to them: they only sort instants by how active the Sun had been). Instants without the history get "".
+
+    Returns
+    -------
+    (levels, edges)
+        A string Series aligned with ``index`` and the two edges (share of positive windows).
+    """
+    rate = activity_rate(index, days, lag_h)
+    have = rate.notna()
+    if not have.any():
+        raise InputError(f"activity terciles: no instant has {days:g} days of label history before it")
+    edges = [float(np.quantile(rate[have], 1 / 3)), float(np.quantile(rate[have], 2 / 3))]
+    level = np.where(rate <= edges[0], "low", np.where(rate <= edges[1], "middle", "high"))
+    return pd.Series(np.where(have, level, ""), index=index.index, name="activity"), edges
+
+
+def lagged_activity(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> BaselineForecast:
+    """Probability from :func:`activity_rate` (the share of positive windows in the ``days`` before the last ``lag_h``).
+
+    Instants with less than ``days`` of history before them are left out. Fitted (logistic regression) and
+    thresholded on the training folds.
+
+    Raises
+    ------
+    InputError
+        No instant has ``days`` of history.
+    """
+    rate = activity_rate(index, days, lag_h)
+    have = rate.notna()
     if not have.any():
         raise InputError(f"lagged activity: no instant has {days:g} days of label history before it")
-    rate = np.where(n > 0, (cum[hi] - cum[lo]) / np.maximum(n, 1), 0.0)
-    x = pd.DataFrame({"lagged_activity_rate": rate}, index=index.index)
-    return fit_and_forecast("lagged-activity", index, x, have)
+    return fit_and_forecast("lagged-activity", index, rate.fillna(0.0).to_frame(), have)
 
 
 def magnetogram_features(image_u8: np.ndarray, disk: tuple[float, float, float], noise_floor_g: float = NOISE_FLOOR_G,

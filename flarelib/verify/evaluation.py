@@ -16,6 +16,7 @@ import pandas as pd
 from ..data.labels import read_index, timestamp_from_path
 from ..errors import CatalogError, InputError
 from ..schemas import PREDICTIONS
+from .baselines import ACTIVITY_DAYS, activity_terciles
 from .calibration import cross_fit
 from .metrics import (
     best_threshold,
@@ -33,16 +34,18 @@ from .metrics import (
     skill_scores,
     threshold_sweep,
 )
-from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, flare_ids, limb_recall_intervals, paired_tss_interval
+from .uncertainty import DEFAULT_BLOCK_DAYS, bootstrap_scores, flare_ids, limb_recall_intervals, paired_tss_interval, stratified_skill
 
 __all__ = ["read_predictions", "evaluate", "summarise", "score_table", "paired_tss_difference", "train_optimal_thresholds",
-           "THRESHOLD_RULES", "RELIABILITY_BINS"]
+           "THRESHOLD_RULES", "RELIABILITY_BINS", "ACTIVITY_LEVELS", "verification_row"]
 
 #: The decision rules :func:`evaluate` can be asked for by name: a fixed threshold, or each fold's threshold
 #: chosen where the TSS of the *other* folds' forecasts is largest (the rule the fitted baselines use).
 THRESHOLD_RULES = ("fixed", "train-optimal")
 #: Bins of the reliability table (Leka et al. 2019).
 RELIABILITY_BINS = 20
+#: The activity levels of :func:`~flarelib.verify.baselines.activity_terciles`, in order.
+ACTIVITY_LEVELS = ("low", "middle", "high")
 
 
 def train_optimal_thresholds(frames: list[pd.DataFrame]) -> list[float]:
@@ -142,7 +145,10 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
         together), ``near_limb`` ({C, M, X}: central, near-limb, east, west and
         behind-the-limb recall and counts, pooled), ``events`` (event-based
         recall per distinct flare, :func:`~flarelib.verify.metrics.event_recall`),
-        ``by_year``, ``by_longitude``, ``false_alarms``, ``reliability``
+        ``by_year`` (per calendar year: TSS, HSS, ApSS, AUC; with ``bootstrap`` also ``tss_lo, tss_hi``),
+        ``by_activity`` (per tercile of the previous 81 days' share of positive windows among the evaluated
+        instants, :func:`~flarelib.verify.baselines.activity_terciles`: ``stratum, n, events, flares, tss, tss_lo,
+        tss_hi, auc``, and ``activity_edges``), ``by_longitude``, ``false_alarms``, ``reliability``
         (:data:`RELIABILITY_BINS` bins with counts and shares), ``sweep``
         (pooled), ``auc``, ``gini``, ``bss`` (pooled), ``threshold``; with ``bootstrap``: ``tss_ci``,
         ``hss_ci``, ``auc_ci``, ``bss_ci`` and, per near-limb class, ``n_flares``
@@ -192,6 +198,22 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
         "reliability": reliability(y, p, RELIABILITY_BINS).to_dict(orient="records"),
         "sweep": threshold_sweep(y, p, np.round(np.arange(0.05, 1.0, 0.05), 2))[["threshold", "tss", "hss"]].to_dict(orient="records"),
     }
+    years = [pd.to_datetime(f["timestamp"]).dt.year.astype(str).to_numpy() for f in frames]
+    if bootstrap:
+        ci = stratified_skill(frames, ths, years, n_boot=bootstrap, seed=seed, block_days=block_days).set_index("stratum")
+        for row in res["by_year"]:
+            row["tss_lo"], row["tss_hi"] = (float(ci.loc[str(row["year"]), c]) for c in ("tss_lo", "tss_hi"))
+    try:
+        levels, edges = activity_terciles(allf)
+    except InputError:  # less than 81 days of instants: no activity level
+        res["by_activity"], res["activity_edges"] = [], []
+    else:
+        offsets = np.cumsum([0] + [len(f) for f in frames])
+        strata = [levels.to_numpy()[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+        res["by_activity"] = stratified_skill(frames, ths, strata, n_boot=bootstrap, seed=seed, block_days=block_days,
+                                              order=ACTIVITY_LEVELS).to_dict(orient="records")
+        res["activity_edges"] = edges
+        res["activity_days"] = ACTIVITY_DAYS
     if bootstrap:
         res.update(bootstrap_scores(frames, ths, n_boot=bootstrap, seed=seed, block_days=block_days))
         for c, v in limb_recall_intervals(allf, n_boot=bootstrap, seed=seed).items():
@@ -209,9 +231,34 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
 CALIBRATED_KEYS = ("folds", "tss_mean", "tss_sd", "hss_mean", "hss_sd", "auc", "bss", "reliability", "tss_ci", "hss_ci", "auc_ci", "bss_ci")
 
 
+def verification_row(result: dict) -> dict:
+    """One flat row of the standard verification set from :func:`evaluate`'s result (for tables across forecasts).
+
+    Keys: ``tss`` (fold mean), ``apss``, ``false_alarm_ratio``, ``pofd``, ``frequency_bias`` (pooled over folds),
+    ``auc``, ``bss``; per class X and M, near-limb recall at the *visible* limb east and west with their window
+    counts, and the recall of windows whose flare was behind the limb (``behind``, NaN on real labels, which have
+    none); event-based recall (``flares_warned``, of ``n_flares`` distinct flares; ``first_flares_warned`` of
+    ``n_first``); TSS per activity tercile (``tss_low``, ``tss_middle``, ``tss_high``).
+    """
+    po = result["pooled"]
+    row = {"tss": result["tss_mean"], "apss": po["apss"], "false_alarm_ratio": po["false_alarm_ratio"], "pofd": po["pofd"],
+           "frequency_bias": po["frequency_bias"], "auc": result["auc"], "bss": result["bss"]}
+    for c in ("X", "M"):
+        nl = result["near_limb"][c]
+        for key in ("limb", "east", "west", "behind"):
+            row[f"{c}_{key}_recall"], row[f"{c}_n_{key}"] = nl[f"{key}_recall"], nl[f"n_{key}"]
+    ev = result["events"]["all"]
+    row.update({"flares_warned": ev["recall"], "n_flares": ev["n_flares"], "first_flares_warned": ev["first_recall"],
+                "n_first": ev["n_first"]})
+    by_act = {r["stratum"]: r["tss"] for r in result.get("by_activity", [])}
+    row.update({f"tss_{lev}": by_act.get(lev, float("nan")) for lev in ACTIVITY_LEVELS})
+    return row
+
+
 def summarise(result: dict) -> str:
     """Plain-text report of :func:`evaluate`'s result."""
-    lines = [f"threshold {result['threshold']}"]
+    th = result["threshold"]
+    lines = [f"threshold {th:.3g}" if np.ndim(th) == 0 else "thresholds " + ", ".join(f"{v:.3g}" for v in th)]
     ci = lambda k: f" [{result[k][0]:.2f}, {result[k][1]:.2f}]" if k in result else ""  # noqa: E731
     for f in result["folds"]:
         lines.append(f"  {Path(f['name']).name:<28} n={f['n']:>6}  TSS {f['tss']:.3f}  HSS {f['hss']:.3f}  "
@@ -234,6 +281,12 @@ def summarise(result: dict) -> str:
         lines.append(f"  {c}: {word} central {r['central_recall']:.2f} (n={r['n_central']})  near-limb {r['limb_recall']:.2f} "
                      f"(n={r['n_limb']}){extra}  east {r['east_recall']:.2f} (n={r['n_east']})  west {r['west_recall']:.2f} "
                      f"(n={r['n_west']}){behind}")
+    if result.get("by_activity"):
+        e = result["activity_edges"]
+        parts = [f"{r['stratum']} {r['tss']:.2f}" + (f" [{r['tss_lo']:.2f}, {r['tss_hi']:.2f}]" if np.isfinite(r["tss_lo"]) else "")
+                 + f" ({r['events']} events)" for r in result["by_activity"]]
+        lines.append(f"TSS by activity (share of positive windows in the previous {result['activity_days']:g} days; terciles at "
+                     f"{e[0]:.3f}, {e[1]:.3f}): " + ", ".join(parts))
     ev = result["events"]["all"]
     lines.append(f"event-based: {ev['detected']} of {ev['n_flares']} distinct flares warned of ({ev['recall']:.2f}); "
                  f"first flares {ev['first_detected']} of {ev['n_first']} ({ev['first_recall']:.2f})")

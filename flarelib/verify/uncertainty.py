@@ -25,7 +25,7 @@ from ..errors import InputError
 from .metrics import LIMB_DEG, _hss, _tss, limb_masks
 
 __all__ = ["DEFAULT_BLOCK_DAYS", "label_autocorrelation", "day_blocks", "flare_ids", "bootstrap_scores", "limb_recall_intervals",
-           "paired_difference", "paired_tss_interval", "percentile_interval", "cluster_interval"]
+           "paired_difference", "paired_tss_interval", "percentile_interval", "cluster_interval", "interval_verdict", "stratified_skill"]
 
 #: Block length of the day-block bootstrap (see the module docstring for the measurement behind it).
 DEFAULT_BLOCK_DAYS = 7
@@ -39,6 +39,17 @@ def percentile_interval(samples, level: float = 0.95) -> list[float]:
         return [float("nan"), float("nan")]
     a = (1 - level) / 2
     return [float(np.quantile(s, a)), float(np.quantile(s, 1 - a))]
+
+
+def interval_verdict(lo: float, hi: float, above: str = "above", below: str = "below",
+                     neither: str = "not distinguishable from", missing: str = "not compared with") -> str:
+    """The one reading of a difference's interval: ``above`` when it excludes 0 from above, ``below`` from below.
+
+    ``neither`` when it holds 0, ``missing`` when a bound is NaN (no interval could be computed).
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return missing
+    return above if lo > 0 else below if hi < 0 else neither
 
 
 def label_autocorrelation(timestamps, target, lags_h=(1, 6, 12, 24, 48, 72, 120, 168, 240)) -> pd.DataFrame:
@@ -281,3 +292,89 @@ def paired_difference(frames: list[pd.DataFrame], score: Callable[[list[pd.DataF
         res = [f.iloc[_resample_blocks(blk, rng)] for f, blk in zip(frames, blocks)]
         diffs[b] = score(res, column_a) - score(res, column_b)
     return {"difference": float(point), "ci": percentile_interval(diffs), "n_boot": int(n_boot), "block_days": int(block_days)}
+
+
+def _pooled_tss(y: np.ndarray, yes: np.ndarray, rows: np.ndarray | None = None) -> float:
+    if rows is not None:
+        y, yes = y[rows], yes[rows]
+    tn, fp, fn, tp = np.bincount(2 * y.astype(int) + yes.astype(int), minlength=4)
+    return float(_tss(tp, fp, fn, tn))
+
+
+def stratified_skill(frames: list[pd.DataFrame], thresholds, strata: list, reference: tuple | None = None, n_boot: int = 1000,
+                     seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS, order=None) -> pd.DataFrame:
+    """TSS and AUC in each stratum (a year, an activity level), with block-bootstrap intervals, optionally paired.
+
+    Every instant is forecast "yes" at its own fold's threshold and the folds are pooled within a stratum (a year
+    holds instants of every fold). Intervals resample the stratum's day blocks; with ``reference`` the same
+    resamples score the reference forecast on the same instants, and the difference gets its paired interval.
+
+    Parameters
+    ----------
+    frames : list of DataFrame
+        One per fold: ``timestamp, target, flare_prob`` (``max_class, fl_lon, fl_lat`` for the count of distinct
+        flares).
+    thresholds : float or list of float
+        One decision threshold per fold.
+    strata : list of array-like
+        One stratum label per instant of each frame; ``""`` (or NaN) leaves the instant out.
+    reference : (frames, thresholds), optional
+        Another forecast, matched to these instants by timestamp (instants it does not cover are left out).
+    order : sequence of str, optional
+        The strata in the order wanted (e.g. ``("low", "middle", "high")``); sorted by default.
+
+    Returns
+    -------
+    DataFrame
+        Per stratum (sorted): ``stratum, n, events, flares, tss, tss_lo, tss_hi, auc``; with ``reference`` also
+        ``reference_tss, difference, difference_lo, difference_hi``. A stratum without events or without
+        non-events has NaN scores.
+    """
+    thresholds = list(np.broadcast_to(np.asarray(thresholds, float), (len(frames),)))
+    parts = []
+    for f, th, st in zip(frames, thresholds, strata):
+        g = pd.DataFrame({"timestamp": pd.to_datetime(f["timestamp"]).to_numpy(), "target": f["target"].to_numpy(int),
+                          "flare_prob": f["flare_prob"].to_numpy(float), "yes": (f["flare_prob"].to_numpy(float) >= th),
+                          "stratum": pd.Series(np.asarray(st, dtype=object)).fillna("").astype(str).to_numpy()})
+        for c in ("max_class", "fl_lon", "fl_lat"):
+            if c in f:
+                g[c] = f[c].to_numpy()
+        parts.append(g)
+    allf = pd.concat(parts, ignore_index=True)
+    if reference is not None:
+        ref_frames, ref_th = reference
+        ref_th = list(np.broadcast_to(np.asarray(ref_th, float), (len(ref_frames),)))
+        ref = pd.concat([pd.DataFrame({"timestamp": pd.to_datetime(f["timestamp"]).to_numpy(),
+                                       "yes_ref": f["flare_prob"].to_numpy(float) >= th}) for f, th in zip(ref_frames, ref_th)])
+        allf = allf.merge(ref.drop_duplicates("timestamp"), on="timestamp", how="inner")
+    allf = allf[allf["stratum"] != ""]
+    ids = flare_ids(allf) if "max_class" in allf else np.full(len(allf), -1)
+    rng = np.random.default_rng(seed)
+    rows = []
+    present = set(allf["stratum"].unique())
+    for name in ([o for o in order if o in present] if order is not None else sorted(present)):
+        m = (allf["stratum"] == name).to_numpy()
+        sub = allf[m]
+        y, yes = sub["target"].to_numpy(int), sub["yes"].to_numpy(bool)
+        members = _block_members(day_blocks(sub["timestamp"], block_days))
+        row = {"stratum": name, "n": int(m.sum()), "events": int(y.sum()),
+               "flares": int(len(np.unique(ids[m][(ids[m] >= 0) & (y == 1)]))), "tss": _pooled_tss(y, yes)}
+        yes_ref = sub["yes_ref"].to_numpy(bool) if reference is not None else None
+        samples, diffs = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
+        for b in range(n_boot):
+            r = _resample_blocks(members, rng)
+            samples[b] = _pooled_tss(y, yes, r)
+            if yes_ref is not None:
+                diffs[b] = samples[b] - _pooled_tss(y, yes_ref, r)
+        row["tss_lo"], row["tss_hi"] = percentile_interval(samples)
+        p = sub["flare_prob"].to_numpy(float)
+        row["auc"] = float(_PooledScores(y, p).auc_bss(np.ones(len(y)))[0])
+        if yes_ref is not None:
+            row["reference_tss"] = _pooled_tss(y, yes_ref)
+            row["difference"] = row["tss"] - row["reference_tss"]
+            row["difference_lo"], row["difference_hi"] = percentile_interval(diffs)
+        rows.append(row)
+    cols = ["stratum", "n", "events", "flares", "tss", "tss_lo", "tss_hi", "auc"]
+    if reference is not None:
+        cols += ["reference_tss", "difference", "difference_lo", "difference_hi"]
+    return pd.DataFrame(rows, columns=cols)
