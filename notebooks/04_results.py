@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # 4. Results: what is reproduced, what a forecaster gets for free, and how sure we are
 #

@@ -138,10 +138,12 @@ def test_explain_and_forecast_from_the_chains_checkpoint(chain, real_magnetogram
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert [x["background"] for x in res] == ["store", "store"] and all(x["shape"] == [128, 128] for x in res)
-    r = run_cli("forecast", some, real_magnetogram, "--checkpoint", ck, "--json")
+    r = run_cli("forecast", some, real_magnetogram, "--checkpoint", ck, "--json", "--allow-domain-shift")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert [x["input"]["product"] for x in rows] == ["MAGNETOGRAM", "MAGNETOGRAM"]
+    # the chain's store was prepared from simulated JP2s: the simulated file is in the model's domain, the real one not
+    assert rows[0]["domain_shift"] is None and "real" in rows[1]["domain_shift"]
     assert rows[0]["model"]["training_store_fingerprint"] == open_store(chain / "store").fingerprint
     # the evaluation on real data: no ground truth of flaring regions, said so; deletion and randomisation remain
     r = run_cli("explain", "--evaluate", "--checkpoint", ck, "--store", chain / "store", "--n-per-kind", "1", "--steps", "4",

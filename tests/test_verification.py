@@ -342,11 +342,14 @@ def test_inner_selection_carries_a_calibrator_that_forecast_applies(small_store,
     cfg = TrainConfig.offline(epochs=2, batch_size=8, max_batches_per_epoch=2, threads=1, select="inner", calibrate="platt")
     r = train_fold(small_store, 2, cfg, tmp_path, progress=False)
     assert "inner_tss" in r.log.columns and r.reported_epoch in (1, 2)
-    out = run_cli("forecast", real_magnetogram, "--checkpoint", r.dir / "model.pt", "--json")
+    out = run_cli("forecast", real_magnetogram, "--checkpoint", r.dir / "model.pt", "--json", "--allow-domain-shift")
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     assert d["calibrated"] is True and d["calibration"] == "platt" and d["model"]["selection"] == "inner"
     assert d["probability"] != d["probability_raw"]
+    # a calibrated model's decision threshold is chosen on training data (the inner split), never the paper's 0.5
+    card = d["model_card"]
+    assert card["calibration"] == "platt" and "inner split" in card["threshold_rule"] and d["decision_threshold_source"].startswith("model")
 
 
 def test_lagged_activity_counts_only_windows_that_have_ended():

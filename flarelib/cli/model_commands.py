@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from ..data.labels import read_index
 from ..data.store import open_store
@@ -14,7 +15,7 @@ from ..errors import InputError
 from ..explain.attribution import METHODS, explain_files
 from ..explain.evaluation import ExplanationEvalConfig, evaluate_explanations, simulator_truth, validation_predictions
 from ..explain.regions import region_forecasts
-from ..forecast import forecast_files
+from ..forecast import Forecaster, forecast_inputs, forecast_store, scoreboard_submission
 from ..io.download import download_helioviewer
 from ..model.checkpoint import model_from_checkpoint
 from ..model.network import ModelConfig
@@ -89,6 +90,11 @@ def _cmd_baseline(args) -> int:
 
 
 def _cmd_forecast(args) -> int:
+    fmt = "json" if args.json and args.format == "text" else args.format
+    if args.store:
+        return _forecast_series(args)
+    if args.out:
+        raise InputError("--out: a forecast series needs --store (and --fold); single forecasts print to stdout")
     paths = list(args.paths)
     if args.time:
         rep = download_helioviewer(args.time, args.time, Path(args.cache), progress=False)
@@ -96,8 +102,10 @@ def _cmd_forecast(args) -> int:
             raise InputError(f"--time: no Helioviewer magnetogram near {args.time}: {rep['error'].iloc[0]}")
         paths.append(rep["path"].iloc[0])
     if not paths:
-        raise InputError("give a magnetogram file, a directory, or --time")
-    rows = forecast_files(args.checkpoint, paths, args.decision_threshold)
+        raise InputError("give a magnetogram file, a directory, --time, or --store for a forecast series")
+    fc = Forecaster(args.checkpoint, args.decision_threshold, args.allow_domain_shift)
+    files = forecast_inputs(paths)
+    rows = [fc.forecast(f) for f in tqdm(files, desc="forecast", unit="file", disable=len(files) < 2 or fmt != "text")]
     if args.explain:
         maps = explain_files(args.checkpoint, [r["input"]["path"] for r in rows], methods=args.methods.split(","),
                              out=Path(args.explain_out), synthetic_background=args.synthetic_background)
@@ -111,13 +119,19 @@ def _cmd_forecast(args) -> int:
             for reg in g["regions"]:
                 reg["probability"] = round(r["probability"] * reg["share"], 4)
             r["regions"] = {k: v for k, v in g.items() if k not in ("input", "date_obs", "probability")}
-    if args.json:
+    if fmt == "scoreboard":
+        print(json.dumps(scoreboard_submission(rows, short_name=args.short_name), indent=2))
+    elif fmt == "json":
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     else:
+        print(fc.card_line())
         for r in rows:
             cal = " (calibrated)" if r["calibrated"] else ""
             print(f"{r['input']['date_obs']}  P(>={r['event']['threshold_class']} in {r['event']['window_h']:g} h) = "
-                  f"{r['probability']:.3f}{cal}  -> {'YES' if r['decision'] else 'no'}  ({Path(r['input']['path']).name})")
+                  f"{r['probability']:.3f}{cal}  -> {'YES' if r['decision'] else 'no'} at {r['decision_threshold']:.3g}  "
+                  f"({Path(r['input']['path']).name})")
+            if r["domain_shift"]:
+                print(f"  DOMAIN SHIFT: {r['domain_shift']}")
             if "regions" in r:
                 reg = r["regions"]
                 print(f"  regions from {reg['method']} attribution (share of the probability; {reg['elsewhere']:.0%} elsewhere):")
@@ -126,6 +140,24 @@ def _cmd_forecast(args) -> int:
                           f"P {g['probability']:.3f}")
                 if "figure" in reg:
                     print(f"  figure: {reg['figure']}")
+    return 0
+
+
+def _forecast_series(args) -> int:
+    if args.paths or args.time:
+        raise InputError("--store: a forecast series is made from the store's instants; give no magnetogram files or --time")
+    if not args.out:
+        raise InputError("--store: give --out, the CSV archive of the series")
+    folds = tuple(int(k) for k in str(args.fold).split(",")) if args.fold else (1, 2, 3, 4)
+    if any(k not in (1, 2, 3, 4) for k in folds):
+        raise InputError(f"--fold {args.fold}: folds are 1 to 4")
+    out = Path(args.out)
+    if out.is_file() and not (args.resume or args.overwrite):
+        raise InputError(f"--out {out}: exists; pass --resume to continue it or --overwrite to replace it")
+    series = forecast_store(args.checkpoint, args.store, out, folds=folds, resume=not args.overwrite, progress=not args.quiet,
+                            allow_domain_shift=args.allow_domain_shift)
+    if not args.quiet:
+        print(f"{len(series)} forecasts of fold(s) {','.join(map(str, folds))} in {out}: score them with `flarelib evaluate {out}`")
     return 0
 
 
@@ -236,12 +268,25 @@ def add_commands(sub) -> None:
     _add_uncertainty(s)
     s.set_defaults(func=_cmd_baseline)
 
-    s = sub.add_parser("forecast", help="probability of a >= M1.0 flare in the next 24 h for magnetograms")
+    s = sub.add_parser("forecast", help="probability of a >= M1.0 flare in the next 24 h for magnetograms, or a series over a store")
     s.add_argument("paths", nargs="*", help="magnetogram files or directories")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--time", type=timestamp, help="download the Helioviewer magnetogram nearest this time and forecast for it")
     s.add_argument("--cache", default=str(Path.home() / ".cache" / "flarelib" / "forecast"))
-    s.add_argument("--decision-threshold", type=float_in(0, 1), default=0.5)
+    s.add_argument("--decision-threshold", type=float_in(0, 1), default=None,
+                   help="yes at and above this probability (default: the model card's; 0.5 without a card)")
+    s.add_argument("--allow-domain-shift", action="store_true",
+                   help="forecast magnetograms of another domain than the training data's (real for a model trained on the "
+                        "simulator, or the reverse); the output says so")
+    s.add_argument("--format", choices=("text", "json", "scoreboard"), default="text",
+                   help="text (with the model card in one line), native JSON, or the CCMC Flare Scoreboard submission JSON")
+    s.add_argument("--short-name", default="flarelib", help="the Scoreboard's model short_name (at most 16 characters)")
+    s.add_argument("--store", help="a forecast series: every instant of --fold of this store, written to --out")
+    s.add_argument("--fold", help="folds of the series, e.g. 1 or 1,2 (default: all four)")
+    s.add_argument("--out", help="CSV archive of the series (flarelib evaluate reads it)")
+    s.add_argument("--resume", action="store_true", help="continue a series in --out")
+    s.add_argument("--overwrite", action="store_true", help="replace the series in --out")
+    s.add_argument("--quiet", action="store_true")
     s.add_argument("--explain", action="store_true", help="add attribution maps (gradcam, deepshap, ig)")
     s.add_argument("--methods", default="gradcam,deepshap,ig")
     s.add_argument("--explain-out", default="explanations")
@@ -249,7 +294,7 @@ def add_commands(sub) -> None:
     s.add_argument("--regions", action="store_true",
                    help="split the probability over regions of the attribution map (Stonyhurst centre, share per region)")
     s.add_argument("--region-method", choices=METHODS, default="ig", help="attribution method of --regions (%(default)s)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="the same as --format json")
     s.set_defaults(func=_cmd_forecast)
 
     s = sub.add_parser("explain", help="Guided Grad-CAM, Deep SHAP and Integrated Gradients maps for magnetograms, "

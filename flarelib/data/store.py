@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from .._fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from ..errors import InputError, MagnetogramError, StoreError
-from ..io.magnetogram import read_magnetogram
+from ..io.magnetogram import read_jp2_header, read_magnetogram
 from .labels import INDEX_COLUMNS, read_index, write_index
 
 __all__ = [
@@ -387,6 +387,23 @@ def _read_chunk(job) -> list[tuple[int, np.ndarray | None, tuple | None, str | N
     return out
 
 
+def _instrument(paths: list[str]) -> str:
+    """The observatory/instrument named by the header of the first readable JP2 among ``paths`` ('' if none reads).
+
+    Recorded in the store's manifest: a model card says what data a model was trained on, and a forecast refuses a
+    magnetogram of another domain (a simulated one for a model trained on HMI, or the reverse).
+    """
+    for p in paths[:20]:
+        if not str(p).lower().endswith(".jp2"):
+            continue
+        try:
+            h = read_jp2_header(p)
+        except (MagnetogramError, OSError):  # an unreadable file goes to the store's failure record, not here
+            continue
+        return "/".join(str(h.get(k, "")).strip() for k in ("TELESCOP", "INSTRUME") if str(h.get(k, "")).strip())
+    return ""
+
+
 def prepare_store(
     index: pd.DataFrame,
     out: str | Path,
@@ -443,8 +460,8 @@ def prepare_store(
     root = Path(root) if root is not None else None
     paths = [str(root / p) if root is not None and not Path(p).is_absolute() else str(p) for p in idx["path"]]
     inputs = {"root": str(root.resolve()) if root is not None else None, "shard": list(shard) if shard else None}
-    writer = StoreWriter(out, idx, size_px, {"source": "prepare", "shard": list(shard) if shard else None}, inputs=inputs,
-                         overwrite=overwrite, retry_failed=retry_failed)
+    manifest = {"source": "prepare", "shard": list(shard) if shard else None, "instrument": _instrument(paths)}
+    writer = StoreWriter(out, idx, size_px, manifest, inputs=inputs, overwrite=overwrite, retry_failed=retry_failed)
     todo = writer.todo()
     jobs = [[(int(s), paths[s], size_px) for s in todo[i : i + chunk]] for i in range(0, len(todo), chunk)]
     fill_store(writer, _read_chunk, jobs, workers=workers, desc="prepare", progress=progress, on_error=on_error)

@@ -5,7 +5,8 @@ weights_only=True)`` reads it; no code can run). Beside the weights and the
 training state it carries a :class:`CheckpointMeta` record: the event it
 forecasts (>= M1.0 within 24 h), the input scaling and image size, the
 training store (absolute path and fingerprint), the profile, the epoch and how
-it was selected, and a calibrator when one was fitted. :func:`model_from_checkpoint`
+it was selected, a calibrator when one was fitted, and the reported model's
+:class:`~flarelib.model.card.ModelCard`. :func:`model_from_checkpoint`
 rebuilds the model from that record alone.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .._fileio import atomic_write_bytes
 from ..errors import CheckpointError
 from ..io.goes import M1_FLUX_WM2
 from ..verify.calibration import Calibrator
+from .card import ModelCard
 from .network import FullDiskAlexNet, ModelConfig, build_model
 
 __all__ = ["EventDefinition", "CheckpointMeta", "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "checkpoint_meta"]
@@ -64,6 +66,9 @@ class CheckpointMeta:
         SHA-256 of the training store's index (content, not name).
     calibrator : dict or None
         A :class:`~flarelib.verify.calibration.Calibrator` as a dict.
+    card : dict or None
+        The :class:`~flarelib.model.card.ModelCard` of a reported model (None in resume checkpoints and in
+        checkpoints written before cards).
     """
 
     model: ModelConfig
@@ -76,6 +81,7 @@ class CheckpointMeta:
     store_path: str = ""
     store_fingerprint: str = ""
     calibrator: dict | None = None
+    card: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -89,6 +95,9 @@ class CheckpointMeta:
 
     def get_calibrator(self) -> Calibrator | None:
         return Calibrator.from_dict(self.calibrator) if self.calibrator else None
+
+    def get_card(self) -> ModelCard | None:
+        return ModelCard.from_dict(self.card) if self.card else None
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:

@@ -51,9 +51,10 @@ from ..data.labels import FOLDS, inner_split
 from ..data.store import Store, open_store
 from ..errors import CheckpointError, InputError
 from ..schemas import PREDICTIONS
-from ..verify.calibration import CALIBRATION_KINDS, fit_calibrator, fit_rate_scale, scale_rate
-from ..verify.metrics import brier_skill_score, roc_auc, skill_scores
-from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from ..verify.calibration import CALIBRATION_KINDS, Calibrator, fit_calibrator, fit_rate_scale, scale_rate
+from ..verify.metrics import best_threshold, brier_skill_score, roc_auc, skill_scores
+from .card import make_card
+from .checkpoint import CheckpointMeta, EventDefinition, load_checkpoint, save_checkpoint
 from .network import FromStem, ModelConfig, build_model
 
 __all__ = ["TrainConfig", "FoldResult", "train_fold", "cross_validate", "train_independent", "pick_device", "PAPER_DEVIATIONS_FIXED", "predict",
@@ -329,13 +330,16 @@ def _channels_last(cfg: TrainConfig, device: torch.device) -> bool:
 
 def predict(model, dataset: StoreDataset, weights: torch.Tensor, cfg: TrainConfig, device: torch.device, rank: int = 0,
             world: int = 1) -> tuple[float, np.ndarray]:
-    """Class-weighted cross-entropy and flare probability of every instance of a dataset (gathered across ranks)."""
+    """Class-weighted cross-entropy and flare probability of every instance of a dataset (gathered across ranks).
+
+    Every instance is scored, also in smoke runs: ``max_batches_per_epoch`` cuts training epochs, never a prediction
+    (a cut one would leave instances at probability 0 in ``predictions.csv``).
+    """
     model.eval()
     total, wsum = 0.0, 0.0
     probs = np.zeros(len(dataset), np.float64)
     with torch.no_grad():
-        for x, y, pos in BatchLoader(dataset, cfg.batch_size * 2, augment=False, device=device,
-                                     max_batches=cfg.max_batches_per_epoch, rank=rank, world=world):
+        for x, y, pos in BatchLoader(dataset, cfg.batch_size * 2, augment=False, device=device, rank=rank, world=world):
             if len(y) == 0:
                 continue
             if _channels_last(cfg, device):
@@ -469,10 +473,37 @@ def _train_one_epoch(run: _Run, epoch: int, progress: bool) -> tuple[float, int,
     return total / max(n, 1), int(n), norms / max(steps, 1)
 
 
-def _meta(run: _Run, epoch: int, calibrator: dict | None) -> CheckpointMeta:
+def _meta(run: _Run, epoch: int, calibrator: dict | None, card: dict | None = None) -> CheckpointMeta:
     return CheckpointMeta(model=run.config.model, image_size_px=int(run.config.image_size or run.store.size_px), fold=run.fold,
                           epoch=epoch, selection=run.config.select, profile=run.config.profile,
-                          store_path=str(run.store.path.resolve()), store_fingerprint=run.store.fingerprint, calibrator=calibrator)
+                          store_path=str(run.store.path.resolve()), store_fingerprint=run.store.fingerprint, calibrator=calibrator,
+                          card=card)
+
+
+#: How the decision threshold of a model card is chosen, in words.
+FIXED_RULE = "fixed at 0.5, the paper's rule"
+INNER_RULE = "TSS-optimal on the inner split of the training partitions (calibrated probabilities)"
+
+
+def _fold_card(run: _Run, probs: np.ndarray, calibrator: dict | None, inner_probs: np.ndarray | None) -> dict:
+    """The model card of a fold's reported model: its validation skill at the decision threshold it will issue with.
+
+    Uncalibrated, the threshold is the paper's 0.5. Calibrated, 0.5 would rarely be reached by the probability of
+    a rare event, so the threshold is where the calibrated probabilities of the inner split (training partitions,
+    never the validation fold) have their largest TSS.
+    """
+    cal = Calibrator.from_dict(calibrator) if calibrator else None
+    issued = cal(probs) if cal else probs
+    if cal is not None and inner_probs is not None:
+        threshold, rule = best_threshold(run.inner_ds.targets, cal(inner_probs))["threshold"], INNER_RULE
+    else:
+        threshold, rule = 0.5, FIXED_RULE
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(run.val_ds.index["timestamp"]).to_numpy(), "flare_prob": issued,
+                          "target": run.val_ds.targets})
+    return make_card(arch=run.config.model.arch, profile=run.config.profile, image_size_px=int(run.config.image_size or run.store.size_px),
+                     store=run.store, train_index=run.train_ds.index, event=EventDefinition().text,
+                     calibration=cal.kind if cal else None, decision_threshold=threshold, threshold_rule=rule,
+                     validation=f"fold {run.fold} ({len(frame)} instants of a partition it never trained on)", frames=[frame]).to_dict()
 
 
 def _payload(run: _Run, epoch: int) -> dict:
@@ -555,8 +586,10 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
         if run.rank == 0:  # one writer: rank 0 checkpoints and logs
             if report_now:
                 # the reported model: weights and its record only (no optimiser state: a third of the size)
+                calibrator = _fit_calibrator(run, inner_probs)
+                card = _fold_card(run, probs, calibrator, inner_probs)
                 save_checkpoint(out / "model.pt", {"model": run.model.state_dict(), "config": json.dumps(run.config.to_dict()),
-                                                   "meta": _meta(run, epoch + 1, _fit_calibrator(run, inner_probs)).to_json()})
+                                                   "meta": _meta(run, epoch + 1, calibrator, card).to_json()})
                 _write_predictions(out / "predictions.csv", run.val_ds, probs)
             save_checkpoint(last, _payload(run, epoch))  # written last: 'last' is never ahead of 'model'
             atomic_write_text(out / "log.csv", pd.DataFrame(run.rows).to_csv(index=False))
@@ -724,7 +757,7 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
         if not score_every_epoch and epoch + 1 < config.epochs:
             continue
         for k, ds in val_in.items():  # every instant scored, also in smoke runs (their cut applies to training)
-            val_loss, probs[k] = predict(net, ds, weights, replace(config, max_batches_per_epoch=None), device)
+            val_loss, probs[k] = predict(net, ds, weights, config, device)
             sc = skill_scores(ds.targets, probs[k] >= 0.5)
             rows.append({"fold": k, "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_tss": sc["tss"],
                          "val_hss": sc["hss"], "val_forecast_positive": float(np.mean(probs[k] >= 0.5)), "lr": opt.param_groups[0]["lr"],
@@ -747,9 +780,15 @@ def train_independent(train_stores, eval_store, config: TrainConfig, out_dir, fo
         np.save(out / f"log_rates_{ev.fingerprint[:16]}.npy", _log_rates(model, ev_in))
         if cal_in is not None:
             np.save(out / f"log_rates_{cal.fingerprint[:16]}.npy", _log_rates(model, cal_in))
+    frames = [pd.DataFrame({"timestamp": pd.to_datetime(ds.index["timestamp"]).to_numpy(), "flare_prob": probs[k], "target": ds.targets})
+              for k, ds in vals.items()]
+    card = make_card(arch=config.model.arch, profile=config.profile, image_size_px=int(config.image_size or ev.size_px), store=trains[0],
+                     train_index=pd.concat([t.index for t in trains]), event=EventDefinition().text, calibration=None,
+                     decision_threshold=0.5, threshold_rule=FIXED_RULE + "; the rate level refitted on a further Sun" if cal is not None
+                     else FIXED_RULE, validation=f"the {len(vals)} folds of store {ev.fingerprint[:16]}, never trained on", frames=frames)
     meta = CheckpointMeta(model=config.model, image_size_px=int(config.image_size or ev.size_px), fold=0, epoch=config.epochs,
                           selection="final", profile=config.profile, store_path=str(trains[0].path.resolve()),
-                          store_fingerprint=trains[0].fingerprint, calibrator=None)
+                          store_fingerprint=trains[0].fingerprint, calibrator=None, card=card.to_dict())
     save_checkpoint(out / "model.pt", {"model": model.state_dict(), "config": json.dumps(config.to_dict()), "meta": meta.to_json()})
     results, table = [], pd.DataFrame(rows)
     for k, ds in vals.items():
@@ -769,7 +808,7 @@ def _refit_rate(model, cal: Store, config: TrainConfig, device, weights, out: Pa
     precomputed stem inputs.
     """
     cal_ds = cal_inputs
-    _, cal_probs = predict(net, cal_ds, weights, replace(config, max_batches_per_epoch=None), device)
+    _, cal_probs = predict(net, cal_ds, weights, config, device)
     w = tuple(float(v) for v in weights.cpu())
     scale = fit_rate_scale(cal_ds.targets, cal_probs, w)
     with torch.no_grad():

@@ -370,7 +370,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
 def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -> pd.DataFrame:
     """Write frames as Helioviewer-style JP2 files (with a FITS-like XML header) plus ``catalog.csv``.
 
-    The files go to ``out/YYYY/MM/DD/`` with Helioviewer's naming; they read
+    The files go to ``out/YYYY/MM/DD/`` with Helioviewer's naming, SIM in place of SDO_HMI; they read
     with :func:`flarelib.magnetogram.read_magnetogram` like real ones, so the
     real ingest path (labels make -> prepare) can be exercised end to end.
     """
@@ -381,7 +381,7 @@ def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -
     sim = Simulator(config)
     rows = []
     for i, t in enumerate(tqdm(sim.times, desc="simulate jp2", unit="frame", disable=not progress)):
-        rel = Path(f"{t:%Y/%m/%d}") / f"{t:%Y_%m_%d__%H_%M_%S}_000__SDO_HMI_HMI_magnetogram.jp2"
+        rel = Path(f"{t:%Y/%m/%d}") / f"{t:%Y_%m_%d__%H_%M_%S}_000__SIM_HMI_magnetogram.jp2"  # SIM: never mistaken for SDO data
         path = out / rel
         rows.append({"time": t, "path": str(rel)})
         if path.is_file():

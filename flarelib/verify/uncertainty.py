@@ -16,6 +16,7 @@ resamples drawn from ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -209,7 +210,9 @@ def bootstrap_scores(frames: list[pd.DataFrame], thresholds, n_boot: int = 1000,
             ts.append(float(_tss(tp, fp, fn, tn)))
             hs.append(float(_hss(tp, fp, fn, tn)))
             picked.append(rows + off)
-        tss[b], hss[b] = np.nanmean(ts), np.nanmean(hs)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample whose every fold lacks a class: NaN, left out below
+            tss[b], hss[b] = np.nanmean(ts), np.nanmean(hs)
         auc[b], bss[b] = pooled.auc_bss(np.bincount(np.concatenate(picked), minlength=pooled.n))
     return {"tss_ci": percentile_interval(tss), "hss_ci": percentile_interval(hss), "auc_ci": percentile_interval(auc),
             "bss_ci": percentile_interval(bss), "n_boot": int(n_boot), "block_days": int(block_days), "seed": int(seed)}
