@@ -10,7 +10,8 @@ BOOK_PARAMS ?= -p data_path ../runs/book/data -p run_dir ../runs/book/train \
 	-p train_image_size 128 -p epochs 2 -p batch_size 32 -p max_batches_per_epoch None -p resume True \
 	-p headline_dir ../runs/book/headline -p headline_train_seeds 1,2,3 -p headline_train_cadence_h 48 \
 	-p headline_calibration_seed 4 -p headline_model_seeds 0,1,2 -p headline_epochs 4 -p headline_region_every 6 \
-	-p n_per_kind 25 -p ig_steps 32 -p n_background 8 -p n_randomisation 4 -p n_sensitivity 8 -p n_boot 500
+	-p n_per_kind 25 -p ig_steps 32 -p n_background 8 -p n_randomisation 4 -p n_sensitivity 8 -p n_boot 500 \
+	-p out_dir ../runs/book/operational
 BOOK_EXTRA ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 EXECUTED  := book/executed

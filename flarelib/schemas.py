@@ -39,6 +39,8 @@ class TableSchema:
     columns: tuple
     unique: tuple = ()
     doc: str = ""
+    #: columns checked (and coerced) only where a table has them
+    optional: tuple = ()
     _by_name: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -57,7 +59,7 @@ class TableSchema:
         if missing:
             raise InputError(f"{source}: not a {self.name} table, missing columns {missing}")
         out = df.copy()
-        for c in self.columns:
+        for c in self.columns + tuple(c for c in self.optional if c.name in out.columns):
             out[c.name] = self._coerce(out[c.name], c, source)
         for u in self.unique:
             dup = out[u].duplicated(keep=False)
@@ -123,4 +125,6 @@ PREDICTIONS = TableSchema("prediction", (
     Column("timestamp", "time"),
     Column("flare_prob", "float", lo=0.0, hi=1.0, doc="forecast probability of the event"),
     Column("target", "int", values=(0, 1)),
-), doc="validation predictions (the published schema; ours add the window's class and location)")
+), unique=("timestamp",), doc="validation predictions (the published schema; ours add the window's class and location)",
+    optional=(Column("max_class", "str", nullable=True), Column("fl_lon", "float", nullable=True, lo=-180.0, hi=180.0),
+              Column("fl_lat", "float", nullable=True, lo=-90.0, hi=90.0), Column("partition", "int", nullable=True, values=(1, 2, 3, 4))))

@@ -90,6 +90,11 @@ def test_other_instruments_are_named(tmp_path, hmi_header, instrument):
     (["evaluate", "p.csv", "--threshold", "1.5"], "--threshold"),
     (["evaluate", "p.csv", "--bootstrap", "-3"], "--bootstrap"),
     (["explain", "f.jp2", "--checkpoint", "c", "--out", "o", "--steps", "0"], "--steps"),
+    # sizes that would allocate without bound stop before anything is allocated
+    (["simulate", "--out", "s", "--cadence", "1e-7"], "--cadence"),
+    (["simulate", "--out", "s", "--activity", "1e6", "--end", "2012-01-07"], "--activity"),
+    (["simulate", "--out", "s", "--start", "2300-01-01", "--end", "2300-01-02"], "--start"),
+    (["simulate", "--out", "s", "--start", "2012-02-01", "--end", "2012-01-01"], "--end"),
 ])
 def test_impossible_options_are_refused_at_the_door(args, flag, tmp_path):
     r = run_cli(*args)
@@ -117,6 +122,34 @@ def test_impossible_prediction_values_are_refused(tmp_path, column, values, word
     f = tmp_path / "p.csv"
     df.to_csv(f, index=False)
     _one_line_refusal(run_cli("evaluate", f), "p.csv", word, "row 2")
+
+
+@pytest.mark.parametrize("threshold", ["-1", "0", "nan", "inf", "1e3"])
+def test_impossible_label_thresholds_are_refused(tmp_path, threshold, jp2_tree):
+    cat = jp2_tree / "catalog.csv"
+    _one_line_refusal(run_cli("labels", "make", "--catalog", cat, "--out", tmp_path / "i.csv", "--threshold", threshold,
+                              "--start", "2012-01-01", "--end", "2012-01-02"), "--threshold")
+    assert not (tmp_path / "i.csv").exists()
+
+
+@pytest.mark.parametrize("extra, word", [(["--cadence-h", "1e-7"], "--cadence-h"), (["--start", "2012-02-01"], "--start")])
+def test_impossible_label_instants_are_refused(tmp_path, extra, word, jp2_tree):
+    cat = jp2_tree / "catalog.csv"
+    args = ["labels", "make", "--catalog", cat, "--out", tmp_path / "i.csv", "--start", "2012-01-01", "--end", "2012-01-02", *extra]
+    _one_line_refusal(run_cli(*args), word)
+
+
+@pytest.mark.parametrize("change, word", [
+    (lambda df: df.assign(fl_lon=df["fl_lon"] + 400.0), "fl_lon"),
+    (lambda df: pd.concat([df, df], ignore_index=True), "timestamp"),
+    (lambda df: df.assign(partition=[3, 3]), "partition"),
+])
+def test_prediction_files_are_range_checked(tmp_path, change, word):
+    df = pd.DataFrame({"timestamp": ["2012-01-01 00:00:00", "2012-01-01 01:00:00"], "flare_prob": [0.1, 0.9], "target": [0, 1],
+                       "max_class": ["", "M1.0"], "fl_lon": [np.nan, 75.0], "fl_lat": [np.nan, 10.0], "partition": [1, 1]})
+    f = tmp_path / "p.csv"
+    change(df).to_csv(f, index=False)
+    _one_line_refusal(run_cli("evaluate", f), "p.csv", word)
 
 
 # --------------------------------------------------------------------------- nothing mixed, nothing lost
@@ -296,3 +329,58 @@ def test_explaining_a_file_takes_the_disk_from_its_header(tmp_path, real_magneto
     cover = disk_coverage(64, m.meta.disk_center_px, m.meta.disk_radius_px).astype(np.float32)[None]
     model.eval()
     assert np.allclose(saved, explain(model, x, ("ig",), n_steps=4, disks=cover).maps["ig"][0], atol=1e-6)
+
+
+def test_two_inputs_of_one_name_get_maps_of_their_own():
+    from pathlib import Path
+
+    from flarelib.explain.attribution import output_stems
+
+    stems = output_stems([Path("a/x.jp2"), Path("b/x.jp2"), Path("c/y.fits.gz")])
+    assert stems[2] == "y" and stems[0] != stems[1] and all(s.startswith("x_") for s in stems[:2])
+    assert output_stems([Path("a/x.jp2")]) == ["x"]
+
+
+def test_a_checkpoint_whose_image_size_is_unbounded_is_refused_before_allocating(tmp_path):
+    import json as _json
+
+    from flarelib.model.checkpoint import CheckpointMeta, save_checkpoint
+    from flarelib.model.network import ModelConfig, build_model
+
+    meta = CheckpointMeta(model=ModelConfig(), image_size_px=100000)
+    save_checkpoint(tmp_path / "big.pt", {"model": build_model(ModelConfig()).state_dict(), "config": _json.dumps({}), "meta": meta.to_json()})
+    _one_line_refusal(run_cli("forecast", tmp_path / "x.jp2", "--checkpoint", tmp_path / "big.pt"), "big.pt", "image_size_px")
+
+
+def test_jp2_frames_of_another_seed_are_never_mixed_in(tmp_path):
+    out = tmp_path / "jp2"
+    a = SimConfig(start="2012-03-01", end="2012-03-02", cadence_h=24, size_px=32, seed=1)
+    simulate_to_jp2(a, out, progress=False)
+    before = sorted(p.name for p in out.rglob("*.jp2")), (out / "catalog.csv").read_bytes()
+    simulate_to_jp2(a, out, progress=False)  # the same configuration: resumed, nothing changes
+    assert (sorted(p.name for p in out.rglob("*.jp2")), (out / "catalog.csv").read_bytes()) == before
+    _one_line_refusal(run_cli("simulate", "--format", "jp2", "--out", out, "--start", "2012-03-01", "--end", "2012-03-02",
+                              "--cadence", "24", "--size", "32", "--seed", "2", "--quiet"), str(out), "--overwrite")
+    assert (out / "catalog.csv").read_bytes() == before[1]  # refused: the old frames and catalog untouched
+    r = run_cli("simulate", "--format", "jp2", "--out", out, "--start", "2012-03-05", "--end", "2012-03-05", "--cadence", "24",
+                "--size", "32", "--seed", "2", "--overwrite", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert [p.name[:10] for p in out.rglob("*.jp2")] == ["2012_03_05"]  # only the new simulation's frame
+
+
+def test_an_overwritten_training_run_never_keeps_the_old_runs_files(tmp_path):
+    from flarelib.model.training import RUN_FILES, TrainConfig, train_fold
+    from flarelib.sim.simulator import simulate_to_store
+
+    st = simulate_to_store(SimConfig(start="2012-01-01", end="2012-12-31", cadence_h=96, size_px=128, seed=1), tmp_path / "st",
+                           workers=1, progress=False)
+    cfg = TrainConfig.offline(epochs=1, batch_size=8, max_batches_per_epoch=1, threads=1)
+    train_fold(st, 1, cfg, tmp_path / "run", progress=False)
+    fold = tmp_path / "run" / "fold1"
+    assert all((fold / n).is_file() for n in RUN_FILES)
+    old_log = (fold / "log.csv").read_bytes()
+    # a 2-epoch run over it stopped (killed) after its first epoch, before it reports a model
+    train_fold(st, 1, TrainConfig.offline(epochs=2, batch_size=8, max_batches_per_epoch=1, threads=1), tmp_path / "run", overwrite=True,
+               progress=False, stop_after_epoch=1)
+    assert not any((fold / n).is_file() for n in ("model.pt", "predictions.csv"))  # no old reported model beside the new run
+    assert (fold / "last.pt").is_file() and (fold / "log.csv").read_bytes() != old_log

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,8 +77,8 @@ def _cmd_labels_make(args) -> int:
 
     if Path(args.out).resolve() == Path(args.catalog).resolve():
         raise InputError(f"--out {args.out}: is the catalog itself; writing the index there would destroy it")
+    cfg = LabelConfig(window_h=args.window_h, threshold_wm2=_threshold(args.threshold), cadence_h=args.cadence_h)  # checked first
     cat = read_catalog(args.catalog, on_bad_rows="report" if args.skip_bad_rows else "raise")
-    cfg = LabelConfig(window_h=args.window_h, threshold_wm2=_threshold(args.threshold), cadence_h=args.cadence_h)
     lookup = None
     if args.images:
         root = Path(args.images)
@@ -162,7 +163,7 @@ def _cmd_simulate(args) -> int:
 
     cfg = SimConfig(start=args.start, end=args.end, cadence_h=args.cadence, size_px=args.size, seed=args.seed, activity=args.activity)
     if args.format == "jp2":
-        rows = simulate_to_jp2(cfg, args.out, progress=not args.quiet)
+        rows = simulate_to_jp2(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
         print(f"{args.out}: {len(rows)} JP2 frames and catalog.csv")
         return 0
     path = simulate_to_store(cfg, args.out, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite)
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["store", "jp2"], default="store")
     s.add_argument("--out", required=True)
     s.add_argument("--workers", type=int_in(1), default=None)
-    s.add_argument("--overwrite", action="store_true", help="start afresh when --out holds a simulation of another configuration")
+    s.add_argument("--overwrite", action="store_true", help="start afresh when --out holds a simulation of another configuration (store or JP2 folder)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_simulate)
@@ -267,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FlarelibError, FileNotFoundError) as exc:  # anticipated: one line, exit 2; anything else keeps its traceback
         print(f"flarelib {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of stdout went away (`flarelib evaluate ... | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,6 +51,14 @@ FOLDS = {1: (2, 3, 4), 2: (1, 3, 4), 3: (1, 2, 4), 4: (1, 2, 3)}
 INDEX_COLUMNS = INDEX.names
 
 
+#: Bounds of a label threshold: a GOES peak flux from A1.0 (1e-8 W m^-2) to X10000 (1 W m^-2 is no flare).
+MIN_THRESHOLD_WM2, MAX_THRESHOLD_WM2 = 1e-8, 1e-1
+#: The shortest cadence of labelled instants (hours): one minute.
+MIN_CADENCE_H = 1.0 / 60.0
+#: The most instants one index may hold (30 years every 15 minutes).
+MAX_INSTANTS = 1_100_000
+
+
 @dataclass(frozen=True)
 class LabelConfig:
     """How instants are labelled.
@@ -69,6 +77,16 @@ class LabelConfig:
     threshold_wm2: float = M1_FLUX_WM2
     cadence_h: float = 1.0
 
+    def __post_init__(self) -> None:
+        """Refuse impossible labels (one line naming the field and its flag) before any instant is made."""
+        if not (np.isfinite(self.threshold_wm2) and MIN_THRESHOLD_WM2 <= self.threshold_wm2 <= MAX_THRESHOLD_WM2):
+            raise InputError(f"threshold_wm2 (--threshold) {self.threshold_wm2!r}: a GOES peak flux in [{MIN_THRESHOLD_WM2:g}, "
+                             f"{MAX_THRESHOLD_WM2:g}] W m^-2 (A1.0 to X10000), e.g. M1.0 = 1e-5")
+        if not (np.isfinite(self.window_h) and 0 < self.window_h <= 24 * 30):
+            raise InputError(f"window_h (--window-h) {self.window_h!r}: must be in (0, 720] hours")
+        if not (np.isfinite(self.cadence_h) and self.cadence_h >= MIN_CADENCE_H):
+            raise InputError(f"cadence_h (--cadence-h) {self.cadence_h!r}: at least {MIN_CADENCE_H * 60:g} minute")
+
 
 def partition_of(timestamps) -> np.ndarray:
     """Tri-monthly partition (1-4) of each timestamp: Jan-Mar -> 1 ... Oct-Dec -> 4."""
@@ -77,8 +95,25 @@ def partition_of(timestamps) -> np.ndarray:
 
 
 def hourly_instants(start, end, cadence_h: float = 1.0) -> pd.DatetimeIndex:
-    """Instants from ``start`` to ``end`` inclusive at ``cadence_h`` hours."""
-    return pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(hours=cadence_h))
+    """Instants from ``start`` to ``end`` inclusive at ``cadence_h`` hours.
+
+    Raises
+    ------
+    InputError
+        A cadence below one minute, an end before the start, or more than :data:`MAX_INSTANTS` instants.
+    """
+    if not (np.isfinite(cadence_h) and cadence_h >= MIN_CADENCE_H):
+        raise InputError(f"--cadence-h {cadence_h!r}: at least {MIN_CADENCE_H * 60:g} minute")
+    try:
+        t0, t1 = pd.Timestamp(start).as_unit("ns"), pd.Timestamp(end).as_unit("ns")
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(f"--start/--end {start} .. {end}: not a time pandas can hold ({exc})") from None
+    if t1 < t0:
+        raise InputError(f"--end {end} is before --start {start}: no instant to label")
+    n = int((t1 - t0) / pd.Timedelta(hours=cadence_h)) + 1
+    if n > MAX_INSTANTS:
+        raise InputError(f"{n:,} instants from {start} to {end} every {cadence_h:g} h: more than {MAX_INSTANTS:,}")
+    return pd.date_range(t0, t1, freq=pd.Timedelta(hours=cadence_h))
 
 
 def make_index(

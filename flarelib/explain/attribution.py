@@ -27,6 +27,7 @@ randomisation sanity check of Adebayo et al. (2018).
 from __future__ import annotations
 
 import copy
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,6 +326,16 @@ def deepshap_background(store: Store, fold: int, n: int, size_px: int | None = N
     return area_reduce(torch.from_numpy(np.asarray(store.images[take]).astype(np.float32))[:, None], factor)
 
 
+def output_stems(paths) -> list[str]:
+    """A file-name stem per input, unique among the inputs: the name without its suffixes, and where two inputs share
+    it (``a/x.jp2`` and ``b/x.jp2``) the first 8 hex digits of the SHA-1 of each one's resolved path after it, so no
+    input's maps overwrite another's."""
+    paths = [Path(p) for p in paths]
+    stems = [p.name.split(".")[0] for p in paths]
+    seen = {s: stems.count(s) for s in stems}
+    return [s if seen[s] == 1 else f"{s}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]}" for s, p in zip(stems, paths)]
+
+
 def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanations"), background_store=None,
                   n_background: int = 8, n_steps: int = 50, synthetic_background: bool = False) -> list[dict]:
     """Explain magnetogram files with a checkpoint: writes ``NAME_METHOD.npy`` and ``NAME.png`` per input.
@@ -357,14 +368,15 @@ def explain_files(checkpoint, paths, methods=METHODS, out: Path = Path("explanat
                 raise StoreError(f"{exc} (Deep SHAP background; pass --background STORE, or --synthetic-background "
                                  "for field-free disks)") from None
     results = []
-    for p in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    stems = output_stems(paths)
+    for p, stem in zip(paths, stems):
         m = read_magnetogram(p, size_px=meta.image_size_px)
         x = torch.from_numpy(m.data.astype(np.float32))[None, None]
         # the disk from the header's geometry, as region_forecasts has it: never "pixel > 0" (a saturated negative
         # umbra is 0 on Helioviewer's byte scale, like the sky)
         cover = disk_coverage(x.shape[-1], m.meta.disk_center_px, m.meta.disk_radius_px).astype(np.float32)[None]
         ex = explain(model, x, methods, background=background, n_steps=n_steps, disks=cover)
-        stem = p.name.split(".")[0]
         files = {}
         for k, a in ex.maps.items():
             f = out / f"{stem}_{k}.npy"

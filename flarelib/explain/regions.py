@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..forecast import Forecaster
 from ..io.geometry import disk_coverage, disk_mask, pixel_to_stonyhurst
 from ..plots import plot_attribution, show_magnetogram
-from .attribution import METHODS, explain
+from .attribution import METHODS, explain, output_stems
 
 __all__ = ["attribution_components", "split_probability", "match_components", "region_forecasts"]
 
@@ -149,7 +149,8 @@ def region_forecasts(checkpoint, paths, method: str = "ig", n_steps: int = 32, q
         raise InputError(f"--region-method must be one of {METHODS}, got {method!r}")
     fc = Forecaster(checkpoint)
     results = []
-    for p in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    for p, stem in zip(paths, output_stems(paths)):
         x, m = fc.image_tensor(p)
         prob, _ = fc.probability(x)
         disk = disk_mask(x.shape[-1], m.meta.disk_center_px, m.meta.disk_radius_px)
@@ -160,19 +161,18 @@ def region_forecasts(checkpoint, paths, method: str = "ig", n_steps: int = 32, q
         res = {"input": str(p), "date_obs": m.meta.date_obs.isoformat(), "probability": prob, "method": method,
                "regions": regions, "elsewhere": float(1.0 - table["share"].sum()) if len(table) else 1.0}
         if out is not None:
-            res.update(_write_region_figure(Path(out), p, m, a, labels, table, prob, method))
+            res.update(_write_region_figure(Path(out), stem, m, a, labels, table, prob, method))
         results.append(res)
     return results
 
 
-def _write_region_figure(out: Path, path: Path, m, a, labels, table, prob, method) -> dict:
+def _write_region_figure(out: Path, stem: str, m, a, labels, table, prob, method) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    stem = path.name.split(".")[0]
     np.save(out / f"{stem}_regions.npy", labels)
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
     show_magnetogram(m.data, m.meta.disk_center_px, m.meta.disk_radius_px, ax=axes[0],

@@ -25,6 +25,9 @@ from ..verify.calibration import Calibrator
 from .card import ModelCard
 from .network import FullDiskAlexNet, ModelConfig, build_model
 
+#: Bounds of a checkpoint's input size (pixels), the CLI's own --size bounds.
+MIN_SIZE_PX, MAX_SIZE_PX = 16, 4096
+
 __all__ = ["EventDefinition", "CheckpointMeta", "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "checkpoint_meta"]
 
 
@@ -136,6 +139,8 @@ def model_from_checkpoint(path: str | Path) -> tuple[FullDiskAlexNet, Checkpoint
     """The trained model (eval mode, CPU) and its metadata record."""
     ck = load_checkpoint(path)
     meta = checkpoint_meta(ck)
+    if not MIN_SIZE_PX <= int(meta.image_size_px) <= MAX_SIZE_PX:  # before any image of that size is allocated
+        raise CheckpointError(f"{path}: its record's image_size_px {meta.image_size_px} is outside [{MIN_SIZE_PX}, {MAX_SIZE_PX}]")
     model = build_model(replace(meta.model, weights=None))
     try:
         model.load_state_dict(ck["model"])

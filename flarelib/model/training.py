@@ -480,6 +480,9 @@ def _meta(run: _Run, epoch: int, calibrator: dict | None, card: dict | None = No
                           card=card)
 
 
+#: The files of a fold's run (what ``overwrite`` removes before training again).
+RUN_FILES = ("model.pt", "predictions.csv", "last.pt", "log.csv")
+
 #: How the decision threshold of a model card is chosen, in words.
 FIXED_RULE = "fixed at 0.5, the paper's rule"
 INNER_RULE = "TSS-optimal on the inner split of the training partitions (calibrated probabilities)"
@@ -552,6 +555,9 @@ def train_fold(store_path: str | Path, fold: int, config: TrainConfig, out_dir: 
     if last.is_file() and not resume and not overwrite:
         raise CheckpointError(f"{out}: holds a training run already; pass --resume to continue it or --overwrite to replace it")
     out.mkdir(parents=True, exist_ok=True)
+    if overwrite and not resume:  # the old run goes before the new one writes: never two runs mixed in one folder
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     run = _setup(store_path, fold, config, out)
     if resume and last.is_file():
         _restore(run, last)

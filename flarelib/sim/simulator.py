@@ -56,6 +56,14 @@ __all__ = ["SIMULATOR_VERSION", "SimConfig", "Simulator", "simulate_to_store", "
 SIMULATOR_VERSION = 2
 
 
+#: The shortest cadence a simulation can have (hours): one minute, HMI's own 45 s rounded up.
+MIN_CADENCE_H = 1.0 / 60.0
+#: The most frames one simulation can have (30 years at one frame per 15 minutes).
+MAX_FRAMES = 1_100_000
+#: The largest activity multiplier: 100 times the solar cycle's emergence rate fills the disk already.
+MAX_ACTIVITY = 100.0
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Configuration of the simulated Sun and its observation.
@@ -137,6 +145,26 @@ class SimConfig:
             v = getattr(self, f.name)
             if f.type == "float" and isinstance(v, int) and not isinstance(v, bool):
                 object.__setattr__(self, f.name, float(v))
+        self._check()
+
+    def _check(self) -> None:
+        """Refuse what cannot be simulated (one line naming the field), before anything is allocated."""
+        try:
+            t0, t1 = pd.Timestamp(self.start).as_unit("ns"), pd.Timestamp(self.end).as_unit("ns")  # the frames' time unit
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"start/end (--start/--end) {self.start!r} .. {self.end!r}: not a time pandas can hold ({exc})") from None
+        if t1 < t0:
+            raise InputError(f"end (--end) {self.end} is before start (--start) {self.start}")
+        if not (math.isfinite(self.cadence_h) and self.cadence_h >= MIN_CADENCE_H):
+            raise InputError(f"cadence_h (--cadence) {self.cadence_h:g}: at least {MIN_CADENCE_H * 60:g} minute")
+        n = int((t1 - t0) / pd.Timedelta(hours=self.cadence_h)) + 1
+        if n > MAX_FRAMES:
+            raise InputError(f"{n:,} frames from {self.start} to {self.end} every {self.cadence_h:g} h: more than {MAX_FRAMES:,}; "
+                             "a longer cadence or a shorter period")
+        if not (math.isfinite(self.activity) and 0 < self.activity <= MAX_ACTIVITY):
+            raise InputError(f"activity (--activity) {self.activity:g}: must be in (0, {MAX_ACTIVITY:g}] (1 is the solar cycle's level)")
+        if not 16 <= int(self.size_px) <= 4096:
+            raise InputError(f"size_px (--size) {self.size_px}: must be in [16, 4096]")
 
     def times(self) -> pd.DatetimeIndex:
         return pd.date_range(pd.Timestamp(self.start), pd.Timestamp(self.end), freq=pd.Timedelta(hours=self.cadence_h))
@@ -367,7 +395,7 @@ def simulation_report(sim: Simulator, index: pd.DataFrame, oracle: pd.DataFrame)
     }
 
 
-def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -> pd.DataFrame:
+def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
     """Write frames as Helioviewer-style JP2 files (with a FITS-like XML header) plus ``catalog.csv``.
 
     The files go to ``out/YYYY/MM/DD/`` with Helioviewer's naming, SIM in place of SDO_HMI; they read
@@ -378,6 +406,7 @@ def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -
     from lxml import etree as ET
 
     out = Path(out)
+    _claim_jp2_folder(out, config, overwrite)
     sim = Simulator(config)
     rows = []
     for i, t in enumerate(tqdm(sim.times, desc="simulate jp2", unit="frame", disable=not progress)):
@@ -402,6 +431,40 @@ def simulate_to_jp2(config: SimConfig, out: str | Path, progress: bool = True) -
         os.replace(tmp, path)
     sim.catalog().to_csv(out / "catalog.csv")
     return pd.DataFrame(rows)
+
+
+#: The record of which configuration a JP2 folder holds.
+JP2_RECORD = "simulation.json"
+
+
+def _claim_jp2_folder(out: Path, config: SimConfig, overwrite: bool) -> None:
+    """Make ``out`` a JP2 folder of ``config``: resume one of the same configuration, refuse one of another.
+
+    Frames of another seed or period beside this one's would be labelled by this one's catalog: the folder records
+    its configuration (``simulation.json``) and a folder of another one (or JP2s of unknown origin) is refused,
+    unless ``overwrite``, which removes its frames and catalog first.
+
+    Raises
+    ------
+    InputError
+        ``out`` holds frames of another configuration and ``overwrite`` is not given.
+    """
+    want = {"simulator": asdict(config), "simulator_version": SIMULATOR_VERSION}
+    record = out / JP2_RECORD
+    have = json.loads(record.read_text()) if record.is_file() else None
+    frames = list(out.rglob("*.jp2")) if out.is_dir() else []
+    if have == want:
+        return
+    if have is not None or frames:
+        if not overwrite:
+            what = "another simulation" if have is not None else f"{len(frames)} JP2 files of unknown origin"
+            raise InputError(f"{out}: holds {what}; its frames would be mixed with these and labelled by this catalog "
+                             "(--overwrite replaces them)")
+        for f in frames:
+            f.unlink()
+        (out / "catalog.csv").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record, json.dumps(want, indent=2, default=str))
 
 
 def _fits_header(config: SimConfig, t: pd.Timestamp, b0: float) -> dict:

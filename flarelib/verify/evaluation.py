@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.labels import read_index, timestamp_from_path
+from ..data.labels import partition_of, read_index, timestamp_from_path
 from ..errors import CatalogError, InputError
 from ..schemas import PREDICTIONS
 from .baselines import ACTIVITY_DAYS, activity_terciles
@@ -108,6 +108,13 @@ def read_predictions(path: str | Path, labels: str | Path | None = None) -> pd.D
             raise CatalogError(f"{path}: timestamps differ from those of {labels} by up to {np.nanmax(dt):.0f} min")
         for c in ("max_class", "fl_lon", "fl_lat", "partition"):
             df[c] = lab[c].to_numpy()
+    if "partition" in df and df["partition"].notna().any():
+        have = df["partition"].notna()
+        wrong = have & (df["partition"] != partition_of(df["timestamp"]))
+        if wrong.any():
+            i = int(np.flatnonzero(wrong.to_numpy())[0])
+            raise CatalogError(f"{path}: {int(wrong.sum())} row(s) whose partition contradicts the month of their timestamp "
+                               f"(first at row {i + 1}: {df['timestamp'].iloc[i]} in partition {int(df['partition'].iloc[i])})")
     for c in ("max_class", "fl_lon", "fl_lat"):
         if c not in df:
             df[c] = np.nan if c != "max_class" else ""
