@@ -12,6 +12,7 @@ the CLI) unless the caller allows the domain shift, and then every output says s
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,8 +29,10 @@ from .errors import InputError, StoreError
 from .io.magnetogram import read_magnetogram
 from .model.card import REAL, SIMULATED, ModelCard, store_domain
 from .model.checkpoint import model_from_checkpoint
+from .model.network import FLARE
+from .schemas import PREDICTIONS
 
-__all__ = ["Forecaster", "forecast_files", "forecast_inputs", "forecast_store", "scoreboard_submission", "magnetogram_domain", "PROBABILITY_DIGITS",
+__all__ = ["Forecaster", "forecast_inputs", "forecast_store", "scoreboard_submission", "scoreboard_submissions", "magnetogram_domain", "PROBABILITY_DIGITS",
            "SERIES_COLUMNS"]
 
 MAGNETOGRAM_SUFFIXES = (".jp2", ".fits", ".fits.gz", ".fts")
@@ -44,8 +47,17 @@ SCOREBOARD_CLASS = "M"
 
 
 def magnetogram_domain(instrument: str) -> str:
-    """``"simulated"`` for the simulator's frames (their header's telescope or instrument names SIM), else ``"real"``."""
-    return SIMULATED if "SIM" in str(instrument).upper() else REAL
+    """``"simulated"`` for the simulator's frames (their header's telescope or instrument names SIM), ``"unknown"``
+    for a file whose header names no instrument, else ``"real"``."""
+    text = str(instrument or "").strip().upper()
+    if text in ("", "UNKNOWN"):
+        return "unknown"
+    return SIMULATED if "SIM" in text else REAL
+
+
+def _observatory(instrument: str) -> str:
+    """The observatory of a TELESCOP/INSTRUME string (``SDO`` of ``SDO/HMI_FRONT2``)."""
+    return str(instrument or "").split("/")[0].strip().upper()
 
 
 def _iso(t: datetime) -> str:
@@ -105,14 +117,17 @@ class Forecaster:
             The domains differ (or the model's is unknown) and the shift is not allowed.
         """
         seen = magnetogram_domain(instrument)
-        if self.domain == seen:
+        same_source = seen != REAL or _observatory(instrument) == _observatory(self.instrument)
+        if self.domain == seen and seen != "unknown" and same_source:
             return None
-        if self.domain == "unknown":
+        if seen == "unknown":
+            words = f"{where}: the file's header names no instrument, so whether it is the model's kind of data is unknown"
+        elif self.domain == "unknown":
             words = (f"{where}: the checkpoint {self.checkpoint} has no model card and its training store {self.meta.store_path} "
                      f"is not here, so its training data's domain is unknown")
         else:
             words = (f"{where}: a {seen} magnetogram ({instrument}), but the model was trained on {self.domain} data "
-                     f"({self.instrument}, store {self.meta.store_fingerprint[:16]})")
+                     f"({self.instrument or 'instrument unknown'}, store {self.meta.store_fingerprint[:16]})")
         if not self.allow_domain_shift:
             raise InputError(words + "; --allow-domain-shift forecasts it anyway")
         return words + " (forecast with --allow-domain-shift: its skill there is not verified)"
@@ -188,45 +203,47 @@ def forecast_inputs(paths) -> list[Path]:
     return files
 
 
-def forecast_files(checkpoint: str | Path, paths, decision_threshold: float | None = None, allow_domain_shift: bool = False,
-                   progress: bool = False) -> list[dict]:
-    """Forecasts for files and directories of files (one row per magnetogram, sorted by name within a directory)."""
-    fc = Forecaster(checkpoint, decision_threshold, allow_domain_shift)
-    files = forecast_inputs(paths)
-    return [fc.forecast(f) for f in tqdm(files, desc="forecast", unit="file", disable=not progress or len(files) < 2)]
-
-
 def forecast_store(checkpoint: str | Path, store_path: str | Path, out: str | Path, folds=(1, 2, 3, 4), batch_size: int = 32,
-                   resume: bool = True, progress: bool = True, allow_domain_shift: bool = False, chunk: int = 512) -> pd.DataFrame:
+                   resume: bool = True, progress: bool = True, allow_domain_shift: bool = False, chunk: int = 512,
+                   decision_threshold: float | None = None) -> pd.DataFrame:
     """A forecast series: the model's forecast for every instant of some folds of a store, written to a CSV archive.
 
     The rows have :data:`SERIES_COLUMNS`; ``flarelib evaluate`` reads the file as a prediction file. Forecasts are
     issued exactly as the training's validation predictions are made (the store's frames reduced to the model's
     size by area averaging), so a series over a model's validation fold reproduces its validation scores. The
-    archive is written every ``chunk`` instants; with ``resume`` a rerun continues after the instants already there.
+    archive is written every ``chunk`` instants, beside a record (``<out>.json``: the checkpoint's SHA-256, the
+    store's fingerprint, the folds and the decision threshold); with ``resume`` a rerun of the same record
+    continues after the instants already there, and a rerun of another is refused.
 
     Raises
     ------
     InputError
-        The store's domain is not the model's (unless ``allow_domain_shift``), or ``out`` holds a series of other
-        instants.
+        The store's domain is not the model's (unless ``allow_domain_shift``); ``out`` holds a series of another
+        model, store, fold or threshold; the model gives a probability that is not a number in [0, 1].
     """
-    fc = Forecaster(checkpoint, allow_domain_shift=allow_domain_shift)
+    fc = Forecaster(checkpoint, decision_threshold, allow_domain_shift=allow_domain_shift)
     store = open_store(store_path)
     domain, instrument = store_domain(store)
-    fc.domain_shift("SIM" if domain == SIMULATED else instrument or "unknown", str(store_path))
-    ds = StoreDataset(store, tuple(int(k) for k in folds), fc.size_px)
+    fc.domain_shift({SIMULATED: "SIM", "unknown": ""}.get(domain, instrument), str(store_path))
+    folds = tuple(int(k) for k in folds)
+    ds = StoreDataset(store, folds, fc.size_px)
     idx = ds.index
     out = Path(out)
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give the CSV file of the series")
+    record = {"checkpoint_sha256": fc.sha256, "store_fingerprint": store.fingerprint, "folds": list(folds),
+              "decision_threshold": fc.decision_threshold, "columns": list(SERIES_COLUMNS)}
+    record_path = out.with_name(out.name + ".json")
     done = pd.DataFrame(columns=list(SERIES_COLUMNS))
     if out.is_file() and resume:
+        had = json.loads(record_path.read_text()) if record_path.is_file() else None
+        if had != record:
+            what = "no record of what made it" if had is None else \
+                ", ".join(k.replace("_", " ") for k in record if had.get(k) != record[k]) + " differ"
+            raise InputError(f"{out}: a series of another forecast ({what}); give another --out or --overwrite")
         done = pd.read_csv(out)
-        if list(done.columns) != list(SERIES_COLUMNS):
-            raise InputError(f"{out}: not a forecast series (columns {list(done.columns)[:4]}...); give another --out")
-        want = pd.to_datetime(idx["timestamp"]).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()[: len(done)]
-        if len(done) > len(idx) or not (done["timestamp"].astype(str).to_numpy() == want).all():
-            raise InputError(f"{out}: holds forecasts of other instants than fold(s) {','.join(map(str, folds))} of {store_path}")
     start = len(done)
+    atomic_write_text(record_path, json.dumps(record, indent=2))
     raw = np.full(len(ds), np.nan)
     parts = [done]
     bar = tqdm(total=len(ds), initial=start, desc="forecast series", unit="instant", disable=not progress)
@@ -236,26 +253,31 @@ def forecast_store(checkpoint: str | Path, store_path: str | Path, out: str | Pa
         with torch.no_grad():
             for b0 in range(0, len(sub), batch_size):
                 pos = sub[b0 : b0 + batch_size]  # the stored bytes, as the training's evaluation reads them
-                raw[pos] = torch.softmax(fc.model(ds.images(pos, dtype=torch.uint8)).float(), 1)[:, 1].numpy()
+                raw[pos] = torch.softmax(fc.model(ds.images(pos, dtype=torch.uint8)).float(), 1)[:, FLARE].numpy()
                 bar.update(len(pos))
-        part = idx.iloc[sub]
         p = fc.issued(raw[sub])
+        if not np.all(np.isfinite(p) & (p >= 0) & (p <= 1)):
+            raise InputError(f"{checkpoint}: the model gives probabilities that are not numbers in [0, 1] (damaged weights?); "
+                             f"the series stops at instant {c0 + 1}")
+        part = idx.iloc[sub]
         parts.append(pd.DataFrame({"timestamp": pd.to_datetime(part["timestamp"]).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
                                    "flare_prob": p, "target": part["target"].to_numpy(int),
                                    "max_class": part["max_class"].fillna("").astype(str).to_numpy(),
                                    "fl_lon": part["fl_lon"].to_numpy(float), "fl_lat": part["fl_lat"].to_numpy(float),
                                    "partition": part["partition"].to_numpy(int), "flare_prob_raw": raw[sub],
                                    "decision": (p >= fc.decision_threshold).astype(int)}))
-        series = pd.concat([q for q in parts if len(q)], ignore_index=True)
-        atomic_write_text(out, series.to_csv(index=False))
+        series = PREDICTIONS.validate(pd.concat([q for q in parts if len(q)], ignore_index=True), str(out))
+        atomic_write_text(out, series.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S"))
     bar.close()
-    if start == len(ds) and not out.is_file():
+    if not out.is_file():
         atomic_write_text(out, done.to_csv(index=False))
     return pd.read_csv(out)
 
 
 def scoreboard_submission(forecasts: list[dict], short_name: str = "flarelib", mode: str = "forecast") -> dict:
-    """The CCMC Flare Scoreboard submission of native forecasts (:meth:`Forecaster.forecast` records).
+    """The CCMC Flare Scoreboard submission of native forecasts of one issue time (:meth:`Forecaster.forecast` records).
+
+    Forecasts of several issue times are several submissions (:func:`scoreboard_submissions`).
 
     ``forecast_submission``: ``model`` (``short_name``, at most 16 characters, and a ``spase_id``), ``issue_time``
     (the latest forecast's), ``mode``, and ``full_disk_forecasts``: per forecast a ``prediction_window``
@@ -269,10 +291,12 @@ def scoreboard_submission(forecasts: list[dict], short_name: str = "flarelib", m
     InputError
         No forecast, or a ``short_name`` longer than 16 characters.
     """
-    if not forecasts:
-        raise InputError("no forecast to submit")
     if not 0 < len(short_name) <= 16:
         raise InputError(f"scoreboard short_name {short_name!r}: 1 to 16 characters")
+    if not forecasts:
+        raise InputError("no forecast to submit")
+    if len({f["issue_time"] for f in forecasts}) > 1:
+        raise InputError("forecasts of several issue times: one Scoreboard submission each (scoreboard_submissions)")
     minute = lambda s: pd.Timestamp(s).strftime("%Y-%m-%dT%H:%MZ")  # noqa: E731
 
     def probs(p: float) -> list[dict]:
@@ -284,7 +308,9 @@ def scoreboard_submission(forecasts: list[dict], short_name: str = "flarelib", m
         window = {"start_time": minute(f["prediction_window_start"]), "end_time": minute(f["prediction_window_end"])}
         full.append({"prediction_window": window, "flare_probabilities": probs(f["probability"])})
         for g in (f.get("regions") or {}).get("regions", []):
-            regions.append({"prediction_window": window, "region_id": g.get("component"), "lon_deg": round(float(g["lon_deg"]), 1),
+            # an attribution map's component (chapter 5 scores these splits), not a NOAA active region number
+            regions.append({"prediction_window": window, "attribution_component": g.get("component"),
+                            "lon_deg": round(float(g["lon_deg"]), 1),
                             "lat_deg": round(float(g["lat_deg"]), 1), "coordinates": "Stonyhurst heliographic",
                             "flare_probabilities": probs(g["probability"])})
     sub = {"model": {"short_name": short_name, "spase_id": f"spase://CCMC/SimulationModel/flarelib/{__version__}"},
@@ -292,3 +318,11 @@ def scoreboard_submission(forecasts: list[dict], short_name: str = "flarelib", m
     if regions:
         sub["region_forecasts"] = regions
     return {"forecast_submission": sub}
+
+
+def scoreboard_submissions(forecasts: list[dict], short_name: str = "flarelib", mode: str = "forecast") -> list[dict]:
+    """One Scoreboard submission per issue time (in time order), each from :func:`scoreboard_submission`."""
+    by_time: dict[str, list[dict]] = {}
+    for f in forecasts:
+        by_time.setdefault(f["issue_time"], []).append(f)
+    return [scoreboard_submission(by_time[t], short_name, mode) for t in sorted(by_time)]

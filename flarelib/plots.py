@@ -207,7 +207,7 @@ def plot_skill_intervals(table: pd.DataFrame, metric: str = "tss", ax=None, titl
     y = np.arange(len(table))[::-1]
     v = table[metric].to_numpy(float)
     err = np.vstack([v - table[f"{metric}_lo"].to_numpy(float), table[f"{metric}_hi"].to_numpy(float) - v])
-    ax.errorbar(v, y, xerr=err, fmt="o", color="k", ecolor="tab:blue", capsize=3)
+    ax.errorbar(v, y, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", color="k", ecolor="tab:blue", capsize=3)
     ax.set_yticks(y, table["forecast"])
     ax.axvline(0, color="grey", lw=0.6)
     ax.set_xlabel(f"{metric.upper()} (95 % block-bootstrap interval)")
@@ -237,8 +237,9 @@ def plot_stratified_skill(tables: dict[str, pd.DataFrame], ax=None, xlabel: str 
         t = t.set_index("stratum").reindex(strata)
         v = t[metric].to_numpy(float)
         err = np.vstack([v - t[f"{metric}_lo"].to_numpy(float), t[f"{metric}_hi"].to_numpy(float) - v])
-        ax.errorbar(x + (k - (len(tables) - 1) / 2) * width, v, yerr=np.where(np.isfinite(err), err, 0), fmt="o", capsize=2,
-                    label=name)
+        # a percentile interval of a small stratum can leave out its estimate: no bar below zero length
+        ax.errorbar(x + (k - (len(tables) - 1) / 2) * width, v, yerr=np.clip(np.where(np.isfinite(err), err, 0), 0, None), fmt="o",
+                    capsize=2, label=name)
     ax.set_xticks(x, strata)
     ax.axhline(0, color="grey", lw=0.6)
     ax.set_xlabel(xlabel)

@@ -457,10 +457,11 @@ if head is not None:
     candidates = {f"FlareRateNet + flare record, seed {m.seed}": m.with_record for m in head.models}
     candidates.update({"24-h persistence": persist.frames, "graded persistence": refs["graded persistence"].frames})
     std_rows = []
+    levels = baselines.activity_levels(store.index)  # one stratification of this store's record for every forecast
     for name, frames in candidates.items():
         own = [0.5] * len(frames) if name.startswith("FlareRateNet") else refs[name].thresholds
         for rule, th in (("as reported (0.5; fitted baselines: training-fold threshold)", own), ("training-fold threshold, every forecast", train_optimal_thresholds(frames))):
-            r = evaluate(frames, threshold=th)
+            r = evaluate(frames, threshold=th, activity=levels)
             std_rows.append({"forecast": "FlareRateNet + flare record (mean of seeds)" if name.startswith("FlareRateNet") else name,
                              "rule": rule, **verification_row(r)})
     std_tab = pd.DataFrame(std_rows).groupby(["rule", "forecast"], sort=False).mean(numeric_only=True)

@@ -326,8 +326,9 @@ minus = {r["minus"]: r for r in real["minus_free"]}
 glue("peer_vs_graded", minus["graded persistence"]["published model is"], display=False)
 glue("peer_minus_graded_ci", minus["graded persistence"]["95 % interval"], display=False)
 g("peer_trainopt", rule_rows.loc[pub_key, "tss"]), g("peer_bloomfield_gap", rule_rows.loc[pub_key, "tss"] - BLOOMFIELD_2012_TSS, "{:+.2f}")
-glue("peer_reading", "adds skill beyond" if minus["graded persistence"]["published model is"] == "above" else
-     "adds no skill that these intervals can tell from", display=False)
+glue("peer_reading", {"above": "adds skill beyond", "below": "falls short of"}.get(minus["graded persistence"]["published model is"],
+                                                                                 "adds no skill that these intervals can tell from"),
+     display=False)
 
 # %% [markdown]
 # *Table 4.4: the reference study's predictions rescored (95 % 7-day block-bootstrap intervals), beside two

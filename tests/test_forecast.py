@@ -7,7 +7,7 @@ import pytest
 
 from flarelib.data.store import open_store
 from flarelib.errors import InputError
-from flarelib.forecast import PROBABILITY_DIGITS, SERIES_COLUMNS, Forecaster, scoreboard_submission
+from flarelib.forecast import PROBABILITY_DIGITS, SERIES_COLUMNS, Forecaster, scoreboard_submission, scoreboard_submissions
 from flarelib.model.card import SIMULATED, ModelCard, store_domain
 from flarelib.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from flarelib.model.training import TrainConfig, train_fold
@@ -45,8 +45,8 @@ def test_every_reported_checkpoint_carries_a_model_card_of_its_validation_skill(
     assert card.tss == pytest.approx(r["tss_mean"], abs=1e-4) and card.bss == pytest.approx(r["bss"], abs=1e-4)
     assert card.n_validation == len(pred)
     assert len(card.tss_ci) == 2 and "fold 1" in card.validation
-    # the period is the training partitions', never the validation fold's
-    assert card.period_start.startswith("2012-") and card.period_end.startswith("2012-")
+    # the period is the training partitions' (2-4), never the validation fold's (January to March)
+    assert card.period_start >= "2012-04-01" and card.period_end.startswith("2012-12")
     line = card.one_line()
     assert "simulated" in line and "TSS" in line and "BSS" in line and "\n" not in line
     assert ModelCard.from_dict(json.loads(json.dumps(card.to_dict()))).store_fingerprint == card.store_fingerprint
@@ -87,12 +87,19 @@ def test_scoreboard_submission_has_the_schemas_required_fields(run, sim_jp2):
     (fp,) = fd["flare_probabilities"]
     assert set(fp) == {"class", "probability", "uncertainty", "uncertainty_low", "uncertainty_high"} and fp["class"] == "M"
     assert 0 <= fp["probability"] <= 1 and fp["probability"] == round(fp["probability"], PROBABILITY_DIGITS)
-    for g in sub.get("region_forecasts", []):
+    assert sub["region_forecasts"], "no region forecast"
+    for g in sub["region_forecasts"]:
         assert -90 <= g["lon_deg"] <= 90 and -90 <= g["lat_deg"] <= 90 and g["flare_probabilities"][0]["class"] == "M"
     with pytest.raises(InputError, match="16"):
         scoreboard_submission([{"probability": 0.1}], short_name="x" * 17)
     with pytest.raises(InputError, match="no forecast"):
         scoreboard_submission([])
+    two = [{"issue_time": t, "prediction_window_start": t, "prediction_window_end": t, "probability": 0.2}
+           for t in ("2012-03-05T00:00:00Z", "2012-03-05T01:00:00Z")]
+    with pytest.raises(InputError, match="several issue times"):
+        scoreboard_submission(two)
+    subs = scoreboard_submissions(two)
+    assert [x["forecast_submission"]["issue_time"] for x in subs] == ["2012-03-05T00:00Z", "2012-03-05T01:00Z"]
 
 
 def test_a_forecast_series_of_the_validation_fold_reproduces_its_scores(run, tiny_store, tmp_path):  # noqa: F811
@@ -116,7 +123,11 @@ def test_a_forecast_series_of_the_validation_fold_reproduces_its_scores(run, tin
     assert series.read_bytes() == before
     other = run_cli("forecast", "--checkpoint", run / "model.pt", "--store", tiny_store, "--fold", "2", "--out", series, "--resume",
                     "--quiet")
-    assert other.returncode == 2 and "other instants" in other.stderr
+    assert other.returncode == 2 and "folds differ" in other.stderr
+    for bad, word in ((["--fold", "1,x"], "--fold"), (["--fold", "5"], "--fold"), (["--fold", "1", "--json"], "--json"),
+                      (["--fold", "1", "--resume", "--overwrite"], "--resume")):
+        r = run_cli("forecast", "--checkpoint", run / "model.pt", "--store", tiny_store, "--out", series, *bad)
+        assert r.returncode == 2 and word in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_a_resumed_series_continues_after_the_instants_already_written(run, tiny_store, tmp_path):  # noqa: F811
@@ -124,9 +135,16 @@ def test_a_resumed_series_continues_after_the_instants_already_written(run, tiny
 
     full = forecast_store(run / "model.pt", tiny_store, tmp_path / "full.csv", folds=(1,), progress=False)
     part = tmp_path / "part.csv"
-    full.iloc[:7].to_csv(part, index=False)  # as if killed after 7 instants
+    full.iloc[:7].to_csv(part, index=False)  # as if killed after 7 instants, beside the record of what it is
+    (tmp_path / "part.csv.json").write_bytes((tmp_path / "full.csv.json").read_bytes())
     resumed = forecast_store(run / "model.pt", tiny_store, part, folds=(1,), progress=False, chunk=5)
     pd.testing.assert_frame_equal(resumed, full)
+    # a series of another threshold (or model, store, folds) is never continued into it
+    with pytest.raises(InputError, match="decision threshold differ"):
+        forecast_store(run / "model.pt", tiny_store, part, folds=(1,), progress=False, decision_threshold=0.3)
+    (tmp_path / "part.csv.json").unlink()
+    with pytest.raises(InputError, match="no record"):
+        forecast_store(run / "model.pt", tiny_store, part, folds=(1,), progress=False)
 
 
 def test_nan_weights_give_no_forecast(run, real_magnetogram, tmp_path):

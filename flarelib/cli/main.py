@@ -23,13 +23,13 @@ from ..io.goes import parse_goes_class
 from ..io.magnetogram import read_magnetogram
 from ..sim.simulator import SimConfig, simulate_to_jp2, simulate_to_store
 from . import model_commands as cli_model
-from .options import SIZE_PX, float_in, int_in, timestamp
+from .options import SIZE_PX, float_in, int_in, json_text, timestamp
 
 __all__ = ["main", "build_parser"]
 
 
 def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=str))
+    print(json_text(obj))
 
 
 # --------------------------------------------------------------------------- inspect

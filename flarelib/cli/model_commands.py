@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..explain.attribution import METHODS, explain_files
 from ..explain.evaluation import ExplanationEvalConfig, evaluate_explanations, simulator_truth, validation_predictions
 from ..explain.regions import region_forecasts
-from ..forecast import Forecaster, forecast_inputs, forecast_store, scoreboard_submission
+from ..forecast import Forecaster, forecast_inputs, forecast_store, scoreboard_submissions
 from ..io.download import download_helioviewer
 from ..model.checkpoint import model_from_checkpoint
 from ..model.network import ModelConfig
@@ -24,7 +24,7 @@ from ..verify import baselines
 from ..verify.calibration import CALIBRATION_KINDS
 from ..verify.evaluation import THRESHOLD_RULES, evaluate, read_predictions, summarise, train_optimal_thresholds
 from ..verify.uncertainty import DEFAULT_BLOCK_DAYS
-from .options import add_dataclass_options, dataclass_overrides, float_in, int_in, timestamp
+from .options import add_dataclass_options, dataclass_overrides, float_in, int_in, json_text, timestamp
 
 _TRAIN_SKIP = ("profile", "model")
 
@@ -60,7 +60,7 @@ def _cmd_evaluate(args) -> int:
     res = evaluate(frames, threshold=threshold, bootstrap=args.bootstrap, seed=args.seed, block_days=args.block_days,
                    calibrate=args.calibrate)
     res["threshold_rule"] = args.threshold_rule
-    print(json.dumps(res, indent=2, default=float) if args.json else summarise(res))
+    print(json_text(res) if args.json else summarise(res))
     return 0
 
 
@@ -84,7 +84,7 @@ def _cmd_baseline(args) -> int:
     res = evaluate(bf.frames, threshold=bf.thresholds, names=names, bootstrap=args.bootstrap, seed=args.seed, block_days=args.block_days)
     res["baseline"] = bf.name
     res["n_left_out"] = bf.n_left_out
-    print(json.dumps(res, indent=2, default=float) if args.json else f"baseline {bf.name} ({bf.n_left_out} instants without "
+    print(json_text(res) if args.json else f"baseline {bf.name} ({bf.n_left_out} instants without "
           f"a previous window left out)\n{summarise(res)}")
     return 0
 
@@ -120,9 +120,10 @@ def _cmd_forecast(args) -> int:
                 reg["probability"] = round(r["probability"] * reg["share"], 4)
             r["regions"] = {k: v for k, v in g.items() if k not in ("input", "date_obs", "probability")}
     if fmt == "scoreboard":
-        print(json.dumps(scoreboard_submission(rows, short_name=args.short_name), indent=2))
+        subs = scoreboard_submissions(rows, short_name=args.short_name, mode=args.scoreboard_mode)
+        print(json_text(subs[0] if len(subs) == 1 else subs))
     elif fmt == "json":
-        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        print(json_text(rows[0] if len(rows) == 1 else rows))
     else:
         print(fc.card_line())
         for r in rows:
@@ -146,18 +147,29 @@ def _cmd_forecast(args) -> int:
 def _forecast_series(args) -> int:
     if args.paths or args.time:
         raise InputError("--store: a forecast series is made from the store's instants; give no magnetogram files or --time")
+    for flag, given in (("--explain", args.explain), ("--regions", args.regions), ("--json", args.json),
+                        ("--format", args.format != "text")):
+        if given:
+            raise InputError(f"{flag}: not for a forecast series (--store writes a CSV archive; forecast files for {flag})")
     if not args.out:
         raise InputError("--store: give --out, the CSV archive of the series")
-    folds = tuple(int(k) for k in str(args.fold).split(",")) if args.fold else (1, 2, 3, 4)
-    if any(k not in (1, 2, 3, 4) for k in folds):
-        raise InputError(f"--fold {args.fold}: folds are 1 to 4")
+    if args.resume and args.overwrite:
+        raise InputError("--resume and --overwrite: one or the other")
+    try:
+        folds = tuple(int(k) for k in str(args.fold).split(",")) if args.fold else (1, 2, 3, 4)
+    except ValueError:
+        raise InputError(f"--fold {args.fold}: comma-separated folds 1 to 4, e.g. 1 or 1,3") from None
+    if not folds or any(k not in (1, 2, 3, 4) for k in folds) or len(set(folds)) < len(folds):
+        raise InputError(f"--fold {args.fold}: comma-separated folds 1 to 4, each once")
     out = Path(args.out)
     if out.is_file() and not (args.resume or args.overwrite):
         raise InputError(f"--out {out}: exists; pass --resume to continue it or --overwrite to replace it")
     series = forecast_store(args.checkpoint, args.store, out, folds=folds, resume=not args.overwrite, progress=not args.quiet,
-                            allow_domain_shift=args.allow_domain_shift)
+                            allow_domain_shift=args.allow_domain_shift, decision_threshold=args.decision_threshold)
     if not args.quiet:
-        print(f"{len(series)} forecasts of fold(s) {','.join(map(str, folds))} in {out}: score them with `flarelib evaluate {out}`")
+        th = json.loads(out.with_name(out.name + ".json").read_text())["decision_threshold"]
+        print(f"{len(series)} forecasts of fold(s) {','.join(map(str, folds))} in {out}, decided at {th:.3g}: score them with "
+              f"`flarelib evaluate {out} --threshold {th:.6g}`")
     return 0
 
 
@@ -191,9 +203,9 @@ def _cmd_explain_evaluate(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for name in ("instances", "scores", "agreement", "regions", "randomisation"):
             getattr(ev, name).to_csv(out / f"{name}.csv", index=False)
-        (out / "evaluation.json").write_text(json.dumps(res, indent=2))
+        (out / "evaluation.json").write_text(json_text(res))
     if args.json:
-        print(json.dumps(res, indent=2))
+        print(json_text(res))
     else:
         print(f"{res['n_instances']} instances of fold {fold} ({', '.join(f'{k} {v}' for k, v in res['strata'].items())})")
         for note in res["notes"]:
@@ -218,7 +230,7 @@ def _cmd_explain(args) -> int:
                         background_store=args.background, n_background=args.n_background, n_steps=args.steps,
                         synthetic_background=args.synthetic_background)
     if args.json:
-        print(json.dumps(res if len(res) > 1 else res[0], indent=2))
+        print(json_text(res if len(res) > 1 else res[0]))
     else:
         for r in res:
             print(f"{r['figure']}: P={r['probability']:.3f}  maps {', '.join(Path(v).name for v in r['maps'].values())}"
@@ -281,6 +293,8 @@ def add_commands(sub) -> None:
     s.add_argument("--format", choices=("text", "json", "scoreboard"), default="text",
                    help="text (with the model card in one line), native JSON, or the CCMC Flare Scoreboard submission JSON")
     s.add_argument("--short-name", default="flarelib", help="the Scoreboard's model short_name (at most 16 characters)")
+    s.add_argument("--scoreboard-mode", choices=("forecast", "historical"), default="forecast",
+                   help="the Scoreboard's mode: a real-time forecast, or a historical one (issued after the fact)")
     s.add_argument("--store", help="a forecast series: every instant of --fold of this store, written to --out")
     s.add_argument("--fold", help="folds of the series, e.g. 1 or 1,2 (default: all four)")
     s.add_argument("--out", help="CSV archive of the series (flarelib evaluate reads it)")

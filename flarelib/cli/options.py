@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import types
 import typing
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["add_dataclass_options", "dataclass_overrides"]
+__all__ = ["add_dataclass_options", "dataclass_overrides", "json_ready", "json_text"]
 
 
 def _base_type(tp):
@@ -66,6 +69,31 @@ def float_in(lo: float, hi: float | None = None, lo_open: bool = False):
             raise argparse.ArgumentTypeError(f"{text} is outside {'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}]")
         return v
     return parse
+
+
+def json_ready(obj):
+    """``obj`` with every number JSON can carry: non-finite floats as null (bare NaN is not JSON), NumPy scalars as
+    Python numbers, tuples as lists, other objects as their text."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    return str(obj)
+
+
+def json_text(obj) -> str:
+    """Valid JSON of ``obj`` (:func:`json_ready`), indented."""
+    return json.dumps(json_ready(obj), indent=2, allow_nan=False)
 
 
 def timestamp(text: str) -> str:

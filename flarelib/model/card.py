@@ -31,15 +31,19 @@ ARCHITECTURES = {"alexnet": "FullDiskAlexNet", "ratenet": "FlareRateNet"}
 
 
 def store_domain(store: Store) -> tuple[str, str]:
-    """(domain, instrument) of a store's images: ``("simulated", "SIM")`` or ``("real", <instrument>)``.
+    """(domain, instrument) of a store's images: ``("simulated", "SIM")``, ``("real", <instrument>)`` or ``("unknown", "")``.
 
     A store written by the simulator, or prepared from files whose header names the simulator (their instrument,
-    recorded by ``prepare``, holds "SIM"), is simulated; any other is real.
+    recorded by ``prepare``, holds "SIM"), is simulated; one prepared from files of a named instrument is real; a
+    store that records no instrument (prepared before stores recorded it) is of unknown domain, which a forecast
+    refuses unless the domain shift is allowed.
     """
     man = store.manifest
     if man.get("source") == "simulator":
         return SIMULATED, "SIM"
-    instrument = str(man.get("instrument", "") or "unknown")
+    instrument = str(man.get("instrument", "") or "")
+    if not instrument:  # prepared before stores recorded it, or from files whose headers name none
+        return "unknown", ""
     return (SIMULATED if "SIM" in instrument.upper() else REAL), instrument
 
 

@@ -51,7 +51,7 @@ from ..io.magnetogram import uint8_to_gauss
 from .metrics import best_threshold
 
 __all__ = ["BASELINES", "BaselineForecast", "previous_window", "from_scores", "store_features", "magnetogram_features",
-           "persistence", "climatology", "graded_persistence", "lagged_activity", "activity_rate", "activity_terciles", "ACTIVITY_DAYS",
+           "persistence", "climatology", "graded_persistence", "lagged_activity", "activity_rate", "activity_terciles", "activity_levels", "ACTIVITY_DAYS",
            "image_features", "fit_and_forecast", "NOISE_FLOOR_G", "STRONG_FIELD_G", "schrijver_r", "image_r", "block_mean",
            "store_r_features", "resolution_ladder", "LADDER_SIZES_PX"]
 
@@ -60,6 +60,8 @@ BASELINES = ("climatology", "persistence", "graded-persistence", "lagged-activit
 LADDER_SIZES_PX = (64, 128, 256, 512)
 #: Days of label history the lagged-activity baseline averages (three Carrington rotations).
 ACTIVITY_DAYS = 81.0
+#: Share of the instants a window of label history must hold (at the index's median cadence) to give a rate.
+MIN_HISTORY_SHARE = 0.5
 #: |B| below which a pixel counts as noise (HMI's LOS noise is about 10 G; Helioviewer's byte is ~2 G).
 NOISE_FLOOR_G = 25.0
 #: |B| of strong (plage and spot) field, the level of Schrijver's (2007) strong-field masks (150 G).
@@ -199,7 +201,11 @@ def activity_rate(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float
     hi = np.searchsorted(ts, end, side="right")  # instants <= t - lag_h
     lo = np.searchsorted(ts, start, side="right")  # instants > t - lag_h - days
     n = hi - lo
-    have = (start >= ts[0]) & (n > 0)
+    step_s = float(np.median(np.diff(ts)) / np.timedelta64(1, "s")) if len(ts) > 1 else np.inf
+    expected = days * 86400.0 / step_s if np.isfinite(step_s) and step_s > 0 else np.inf
+    # the window must hold most of the instants its length implies: a fold's first days, whose 81 days before lie in
+    # other (unevaluated) partitions, get no rate rather than one from a handful of instants
+    have = (start >= ts[0]) & (n > 0) & (n >= MIN_HISTORY_SHARE * expected)
     rate = np.where(have, (cum[hi] - cum[lo]) / np.maximum(n, 1), np.nan)
     return pd.Series(rate, index=index.index, name="lagged_activity_rate")
 
@@ -221,7 +227,22 @@ def activity_terciles(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: f
         raise InputError(f"activity terciles: no instant has {days:g} days of label history before it")
     edges = [float(np.quantile(rate[have], 1 / 3)), float(np.quantile(rate[have], 2 / 3))]
     level = np.where(rate <= edges[0], "low", np.where(rate <= edges[1], "middle", "high"))
-    return pd.Series(np.where(have, level, ""), index=index.index, name="activity"), edges
+    levels = pd.Series(np.where(have, level, ""), index=index.index, name="activity")
+    levels.attrs["edges"] = edges
+    return levels, edges
+
+
+def activity_levels(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> pd.Series:
+    """:func:`activity_terciles` of a label record, indexed by timestamp (its edges in ``attrs["edges"]``).
+
+    The form :func:`~flarelib.verify.evaluation.evaluate` takes (``activity=``), so that forecasts of different
+    instants of one record are stratified alike.
+    """
+    levels, edges = activity_terciles(index, days, lag_h)
+    out = pd.Series(levels.to_numpy(), index=pd.DatetimeIndex(pd.to_datetime(index["timestamp"])), name="activity")
+    out = out[~out.index.duplicated()]
+    out.attrs["edges"] = edges
+    return out
 
 
 def lagged_activity(index: pd.DataFrame, days: float = ACTIVITY_DAYS, lag_h: float = 24.0) -> BaselineForecast:

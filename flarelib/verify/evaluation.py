@@ -124,7 +124,8 @@ def read_predictions(path: str | Path, labels: str | Path | None = None) -> pd.D
 
 
 def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, names: list[str] | None = None, bootstrap: int = 0,
-             seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS, calibrate: str | None = None) -> dict:
+             seed: int = 0, block_days: int = DEFAULT_BLOCK_DAYS, calibrate: str | None = None,
+             activity: pd.Series | None = None) -> dict:
     """Skill per file (fold) and overall, near-limb analysis, probabilistic scores, optionally with intervals.
 
     Parameters
@@ -139,6 +140,11 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
     calibrate : {'isotonic', 'platt'}, optional
         Also score probabilities calibrated by a map cross-fitted on the other
         folds, under the key ``calibrated``.
+    activity : Series, optional
+        Each instant's activity level ("low", "middle", "high"; "" for none), indexed by timestamp: from
+        :func:`~flarelib.verify.baselines.activity_terciles` of the *whole* label record, so that forecasts of
+        different instants share one stratification. Without it the levels come from the evaluated instants
+        themselves, and only instants whose 81 days before are mostly evaluated too get one.
 
     Returns
     -------
@@ -211,7 +217,12 @@ def evaluate(frames: list[pd.DataFrame], threshold: float | list[float] = 0.5, n
         for row in res["by_year"]:
             row["tss_lo"], row["tss_hi"] = (float(ci.loc[str(row["year"]), c]) for c in ("tss_lo", "tss_hi"))
     try:
-        levels, edges = activity_terciles(allf)
+        if activity is not None:
+            lev = activity[~activity.index.duplicated()]
+            levels = pd.Series(lev.reindex(pd.to_datetime(allf["timestamp"])).fillna("").to_numpy(), index=allf.index)
+            edges = list(activity.attrs.get("edges", []))
+        else:
+            levels, edges = activity_terciles(allf)
     except InputError:  # less than 81 days of instants: no activity level
         res["by_activity"], res["activity_edges"] = [], []
     else:
@@ -289,7 +300,7 @@ def summarise(result: dict) -> str:
                      f"(n={r['n_limb']}){extra}  east {r['east_recall']:.2f} (n={r['n_east']})  west {r['west_recall']:.2f} "
                      f"(n={r['n_west']}){behind}")
     if result.get("by_activity"):
-        e = result["activity_edges"]
+        e = list(result["activity_edges"]) + [float("nan")] * 2
         parts = [f"{r['stratum']} {r['tss']:.2f}" + (f" [{r['tss_lo']:.2f}, {r['tss_hi']:.2f}]" if np.isfinite(r["tss_lo"]) else "")
                  + f" ({r['events']} events)" for r in result["by_activity"]]
         lines.append(f"TSS by activity (share of positive windows in the previous {result['activity_days']:g} days; terciles at "

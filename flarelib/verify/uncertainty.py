@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .metrics import LIMB_DEG, _hss, _tss, limb_masks
+from .metrics import LIMB_DEG, _hss, _tss, limb_masks, roc_auc
 
 __all__ = ["DEFAULT_BLOCK_DAYS", "label_autocorrelation", "day_blocks", "flare_ids", "bootstrap_scores", "limb_recall_intervals",
            "paired_difference", "paired_tss_interval", "percentile_interval", "cluster_interval", "interval_verdict", "stratified_skill"]
@@ -255,7 +255,8 @@ def _fold_mean_tss(folds: list[tuple[np.ndarray, np.ndarray]], rows: list[np.nda
         tp, fn = int(np.sum(dd & yy)), int(np.sum(~dd & yy))
         fp, tn = int(np.sum(dd & ~yy)), int(np.sum(~dd & ~yy))
         vals.append(float(_tss(tp, fp, fn, tn)))
-    return float(np.nanmean(vals)) if vals else float("nan")
+    vals = [v for v in vals if np.isfinite(v)]  # a fold (or resample) without one of the classes has no TSS
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def paired_tss_interval(targets: list[np.ndarray], yes_a: list[np.ndarray], yes_b: list[np.ndarray], timestamps: list, n_boot: int = 1000,
@@ -298,10 +299,8 @@ def paired_difference(frames: list[pd.DataFrame], score: Callable[[list[pd.DataF
 
 
 def _pooled_tss(y: np.ndarray, yes: np.ndarray, rows: np.ndarray | None = None) -> float:
-    if rows is not None:
-        y, yes = y[rows], yes[rows]
-    tn, fp, fn, tp = np.bincount(2 * y.astype(int) + yes.astype(int), minlength=4)
-    return float(_tss(tp, fp, fn, tn))
+    """TSS of one set of instants (the one-fold case of :func:`_fold_mean_tss`)."""
+    return _fold_mean_tss([(y.astype(bool), yes.astype(bool))], None if rows is None else [rows])
 
 
 def stratified_skill(frames: list[pd.DataFrame], thresholds, strata: list, reference: tuple | None = None, n_boot: int = 1000,
@@ -371,7 +370,7 @@ def stratified_skill(frames: list[pd.DataFrame], thresholds, strata: list, refer
                 diffs[b] = samples[b] - _pooled_tss(y, yes_ref, r)
         row["tss_lo"], row["tss_hi"] = percentile_interval(samples)
         p = sub["flare_prob"].to_numpy(float)
-        row["auc"] = float(_PooledScores(y, p).auc_bss(np.ones(len(y)))[0])
+        row["auc"] = roc_auc(y, p)
         if yes_ref is not None:
             row["reference_tss"] = _pooled_tss(y, yes_ref)
             row["difference"] = row["tss"] - row["reference_tss"]
