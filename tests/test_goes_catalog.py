@@ -112,3 +112,18 @@ def test_every_row_is_either_kept_or_rejected(rows):
     if cat is not None:
         assert len(cat.table) + len(cat.rejected) == len(rows)
         assert (cat.table["lon_deg"].abs() <= 180).all()
+
+
+def test_a_junk_time_field_is_refused_at_once_and_never_replaced_by_the_start(tmp_path):
+    import time
+
+    p = tmp_path / "junk.csv"
+    p.write_text(SWAN + "2012-03-09 03:22:00,2012-03-09 03:53:00," + "x" * 4_000_000 + ",M1.0,0,0,0\n"
+                 "2012-03-10 03:22:00,2012-03-10 03:53:00,soon,M2.0,0,0,0\n")
+    t0 = time.perf_counter()
+    with pytest.warns(UserWarning, match="2 malformed row"):
+        cat = read_catalog(p, on_bad_rows="report")
+    assert time.perf_counter() - t0 < 10  # pandas' parser would take minutes on 4 MB
+    reasons = cat.rejected["reason"].tolist()
+    assert all("unreadable end time" in r for r in reasons) and all(len(r) < 200 for r in reasons)
+    assert len(cat) == 3  # neither row kept with its end set to its start

@@ -506,3 +506,11 @@ def test_evaluate_json_carries_the_standard_set_matching_an_independent_computat
     assert row["apss"] == d["pooled"]["apss"] and row["X_n_east"] == 129
     assert row["tss_high"] == acts.iloc[2]["tss"] and row["n_flares"] == d["events"]["all"]["n_flares"]
     assert row["X_n_behind"] == 0  # the real labels have no flare behind the limb
+
+
+def test_a_score_table_without_resamples_has_no_interval_rather_than_an_error(pandey):
+    from flarelib.verify.evaluation import read_predictions, score_table
+
+    fr = [read_predictions(pandey / "predictions" / f"fold{k}_res.csv") for k in (1, 2)]
+    t = score_table({"published": (fr, [0.5, 0.5])}, n_boot=0)
+    assert t["tss_lo"].isna().all() and np.isfinite(t["tss"]).all()

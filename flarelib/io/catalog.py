@@ -129,13 +129,34 @@ def _detect_schema(columns) -> str:
     )
 
 
+#: The longest text a time field can hold (an ISO time with zone and fraction is about 32 characters); longer text
+#: is junk, refused before the parser sees it (pandas' parser takes seconds on a megabyte).
+MAX_TIME_CHARS = 64
+
+
+def _short(value, n: int = 60) -> str:
+    """``repr(value)`` cut to ``n`` characters, for messages and the rejected-rows table."""
+    r = repr(value)
+    return r if len(r) <= n else r[: n - 12] + f"... ({len(r)} chars)"
+
+
 def _parse_time(value) -> pd.Timestamp | None:
+    """A time field: None when empty.
+
+    Raises
+    ------
+    ValueError
+        The field holds text that is not a time (or is longer than :data:`MAX_TIME_CHARS`).
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
         return None
+    text = str(value).strip()
+    if len(text) > MAX_TIME_CHARS:
+        raise ValueError("too long to be a time")
     try:
-        ts = pd.Timestamp(str(value).strip())
-    except (ValueError, TypeError):
-        return None
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError("not a time") from None
     if ts is pd.NaT:
         return None
     if ts.tzinfo is not None:
@@ -174,15 +195,22 @@ def catalog_from_frame(raw: pd.DataFrame, source: str = "", schema: str | None =
     for i, row in enumerate(raw.to_dict("records")):
         get = lambda key, row=row: row.get(cmap[key])  # noqa: E731
         reason = None
-        start = _parse_time(get("start"))
-        peak = _parse_time(get("peak")) if cmap["peak"] in row else None
-        end = _parse_time(get("end")) if cmap["end"] in row else None
+        times = {}
+        for key in ("start", "peak", "end"):
+            try:
+                times[key] = _parse_time(get(key)) if key == "start" or cmap[key] in row else None
+            except ValueError:
+                times[key] = None
+                reason = reason or f"unreadable {key} time {_short(get(key))}"  # never silently the start time
+        start, peak, end = times["start"], times["peak"], times["end"]
         cls = str(get("goes_class") if get("goes_class") is not None else "").strip()
         lon = _parse_float(get("lon_deg")) if cmap["lon_deg"] in row else float("nan")
         lat = _parse_float(get("lat_deg")) if cmap["lat_deg"] in row else float("nan")
         flux = None
-        if start is None:
-            reason = f"unreadable start time {get('start')!r}"
+        if reason is not None:
+            pass
+        elif start is None:
+            reason = f"no start time {_short(get('start'))}"
         else:
             try:
                 flux = parse_goes_class(cls)
@@ -197,7 +225,8 @@ def catalog_from_frame(raw: pd.DataFrame, source: str = "", schema: str | None =
         if reason is None and not (start <= peak <= end):
             reason = f"times out of order start={start} peak={peak} end={end}"
         if reason is not None:
-            bad.append({"row": i, "reason": reason, **{k: row.get(v) for k, v in cmap.items()}})
+            bad.append({"row": i, "reason": reason, **{k: _short(row.get(v)) if len(str(row.get(v))) > 60 else row.get(v)
+                                                       for k, v in cmap.items()}})
             continue
         ar = row.get(cmap["noaa_ar"])
         ar_f = _parse_float(ar)

@@ -320,12 +320,14 @@ def score_table(forecasts: dict, n_boot: int = 1000, seed: int = 0, block_days: 
         ``{name: (frames, thresholds)}``, every forecast scored by :func:`evaluate`.
     """
     rows = []
+    nan2 = [float("nan")] * 2
     for name, (frames, thresholds) in forecasts.items():
         r = evaluate(frames, thresholds, bootstrap=n_boot, seed=seed, block_days=block_days)
+        ci = {k: r.get(f"{k}_ci", nan2) for k in ("tss", "hss", "auc", "bss")}  # n_boot=0: no interval, NaN bounds
         rows.append({"forecast": name, "n": sum(len(f) for f in frames), "tss": r["tss_mean"], "tss_sd": r["tss_sd"],
-                     "tss_lo": r["tss_ci"][0], "tss_hi": r["tss_ci"][1], "hss": r["hss_mean"], "hss_sd": r["hss_sd"],
-                     "hss_lo": r["hss_ci"][0], "hss_hi": r["hss_ci"][1], "auc": r["auc"], "auc_lo": r["auc_ci"][0],
-                     "auc_hi": r["auc_ci"][1], "bss": r["bss"], "bss_lo": r["bss_ci"][0], "bss_hi": r["bss_ci"][1]})
+                     "tss_lo": ci["tss"][0], "tss_hi": ci["tss"][1], "hss": r["hss_mean"], "hss_sd": r["hss_sd"],
+                     "hss_lo": ci["hss"][0], "hss_hi": ci["hss"][1], "auc": r["auc"], "auc_lo": ci["auc"][0],
+                     "auc_hi": ci["auc"][1], "bss": r["bss"], "bss_lo": ci["bss"][0], "bss_hi": ci["bss"][1]})
     return pd.DataFrame(rows)
 
 
