@@ -184,3 +184,35 @@ def test_reference_files_offline_and_from_a_mirror(server, tmp_path, pandey, mon
         fetch_reference(name, cache_dir=tmp_path / "cache2", allow_download=True, base_url=url + "/bad")
     monkeypatch.setenv("FLARELIB_DATA", str(pandey.parent))
     assert fetch_reference(name) == pandey / "predictions" / "fold1_res.csv"
+
+
+def test_a_trickling_server_is_cut_off_by_the_transfer_budget(server, tmp_path):
+    url, h = server
+
+    def trickle(s, n, q):
+        s.send_response(200)
+        s.send_header("Content-Length", str(64 * 1000))
+        s.end_headers()
+        try:
+            for _ in range(1000):
+                s.wfile.write(b"x" * 64)
+                s.wfile.flush()
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    h.routes["/trickle"] = trickle
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="longer than"):
+        http_download(url + "/trickle", tmp_path / "t", config=DownloadConfig(retries=0, timeout_s=2, transfer_timeout_s=1.5))
+    assert time.monotonic() - t0 < 10 and not (tmp_path / "t").exists()
+
+
+def test_a_server_that_always_answers_full_pages_is_stopped(server, tmp_path):
+    url, h = server
+    row = {"event_starttime": "2017-09-01T10:00:00", "event_peaktime": "2017-09-01T10:10:00", "event_endtime": "2017-09-01T10:20:00",
+           "fl_goescls": "M1.0", "hgs_x": 30, "hgs_y": -9, "ar_noaanum": 12673}
+    h.routes["/her"] = lambda s, n, q: _send(s, json.dumps({"result": [row, row]}).encode())
+    with pytest.raises(DownloadError, match="more than 5 pages"):
+        download_hek_flares("2017-09-01", "2017-09-10", tmp_path / "flares.csv", api=url + "/her", page_size=2, config=FAST, max_pages=5)
+    assert h.hits["/her"] == 5 and not (tmp_path / "flares.csv").exists()

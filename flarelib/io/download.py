@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import time
 import urllib.error
@@ -93,13 +92,18 @@ class DownloadConfig:
     backoff_s : float
         First wait between attempts; doubles each time (1 s).
     timeout_s : float
-        Socket timeout of one attempt (60 s): a hung server counts as a failure.
+        Socket timeout of one attempt (60 s): a hung server counts as a failure. It bounds each read; the
+        whole transfer is bounded by ``transfer_timeout_s``.
+    transfer_timeout_s : float
+        Wall-clock budget of one attempt's transfer (600 s): a server that trickles bytes (each read within
+        ``timeout_s``) is cut off there and the attempt fails.
     user_agent : str
     """
 
     retries: int = 4
     backoff_s: float = 1.0
     timeout_s: float = 60.0
+    transfer_timeout_s: float = 600.0
     user_agent: str = "flarelib (https://github.com/) research download"
 
 
@@ -114,8 +118,16 @@ def _attempt(url: str, part: Path, cfg: DownloadConfig) -> None:
             have = 0
         length = resp.headers.get("Content-Length")
         expected_total = have + int(length) if length is not None else None
+        deadline = time.monotonic() + cfg.transfer_timeout_s
         with open(part, "ab" if have else "wb") as fh:
-            shutil.copyfileobj(resp, fh, 1 << 20)
+            while True:  # in blocks, each read bounded by timeout_s, the whole transfer by the deadline
+                block = resp.read1(1 << 16)  # what has arrived (one read of the socket), not a full megabyte
+                if not block:
+                    break
+                fh.write(block)
+                if time.monotonic() > deadline:
+                    raise DownloadError(f"{url}: transfer took longer than {cfg.transfer_timeout_s:g} s "
+                                        f"({fh.tell()} bytes so far); the server is too slow")
     got = part.stat().st_size
     if expected_total is not None and got != expected_total:
         raise DownloadError(f"{url}: truncated body ({got} of {expected_total} bytes)")
@@ -294,15 +306,21 @@ def download_hek_flares(
     api: str = HEK_API,
     page_size: int = 500,
     config: DownloadConfig = DownloadConfig(),
+    max_pages: int = 400,
 ) -> Path:
     """GOES flares with locations from the HEK, written as a HEK-schema CSV.
 
     Pages through the HEK's JSON search (event type FL, observatory GOES)
-    until a short page. The result reads with :func:`flarelib.catalog.read_catalog`.
+    until a short page, at most ``max_pages`` pages (400 pages of 500 are 200,000 flares: GOES records about
+    1,500 flares >= C1.0 in a year of solar maximum, so a server still answering full pages beyond that is
+    broken). The result reads with :func:`flarelib.catalog.read_catalog`.
     """
 
     rows, page = [], 1
     while True:
+        if page > max_pages:
+            raise DownloadError(f"{api}: more than {max_pages} pages of {page_size} flares from {start} to {end} (the server "
+                                "keeps answering full pages); ask for a shorter period or raise max_pages")
         params = {
             "cosec": 2,
             "cmd": "search",
