@@ -170,10 +170,13 @@ else:
 # the series reproduces the network's validation predictions of chapter 2:
 
 # %%
-series_csv = out / f"series_fold{series_fold}.csv"
-flarelib_cli("forecast", "--checkpoint", checkpoint, "--store", data_path, "--fold", series_fold, "--out", series_csv, "--overwrite",
+# the headline never trained on this store: its series covers every fold (section 4 calibrates across them)
+series_folds = "1,2,3,4" if reference_dir == headline else str(series_fold)
+series_csv = out / "series.csv"
+flarelib_cli("forecast", "--checkpoint", checkpoint, "--store", data_path, "--fold", series_folds, "--out", series_csv, "--overwrite",
              "--quiet")
-series = read_predictions(series_csv)
+whole = read_predictions(series_csv)
+series = whole[whole["partition"] == series_fold].reset_index(drop=True)
 reference = read_predictions(reference_dir / f"fold{series_fold}" / "predictions.csv")
 max_diff = float(np.max(np.abs(series["flare_prob"].to_numpy() - reference["flare_prob"].to_numpy())))
 scored, ref_scored = evaluate([series], native["decision_threshold"]), evaluate([reference], native["decision_threshold"])
@@ -209,9 +212,6 @@ plt.show()
 
 # %%
 if reference_dir == headline:
-    all_csv = out / "series_all.csv"
-    flarelib_cli("forecast", "--checkpoint", checkpoint, "--store", data_path, "--out", all_csv, "--overwrite", "--quiet")
-    whole = read_predictions(all_csv)
     folds = [whole[whole["partition"] == k].reset_index(drop=True) for k in (1, 2, 3, 4) if (whole["partition"] == k).any()]
     cal = [f.assign(flare_prob=c) for f, c in zip(folds, cross_fit([f["target"].to_numpy() for f in folds],
                                                                   [f["flare_prob"].to_numpy() for f in folds], "isotonic"))]
