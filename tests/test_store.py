@@ -95,3 +95,37 @@ def test_cli_prepare(image_tree, tmp_path):
     assert "3 images of 64 px stored, 2 unreadable" in r.stdout
     r = run_cli("prepare", "--index", tmp_path / "missing.csv", "--out", tmp_path / "st2")
     assert r.returncode == 2 and "missing.csv" in r.stderr
+
+
+def test_two_writers_of_one_store_folder_are_refused(tmp_path):
+    """One writer per folder: while another process writes a store, a second writer is refused in one line."""
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from flarelib.data.store import StoreWriter
+    from flarelib.errors import StoreError
+
+    idx = pd.DataFrame({"timestamp": pd.date_range("2012-01-01", periods=2, freq="h"), "path": ["a", "b"], "partition": 1, "target": 0,
+                        "max_class": "", "peak_flux_wm2": float("nan"), "fl_lon": float("nan"), "fl_lat": float("nan"), "n_flares": 0,
+                        "flares": "[]"})
+    idx.to_pickle(tmp_path / "idx.pkl")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, pandas as pd; from flarelib.data.store import StoreWriter; "
+                               f"w = StoreWriter({str(tmp_path / 's')!r}, pd.read_pickle({str(tmp_path / 'idx.pkl')!r}), 16); "
+                               "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match="being written by process"):
+            StoreWriter(tmp_path / "s", idx, 16)
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    w = StoreWriter(tmp_path / "s", idx, 16)  # the killed writer's lock went with its process; its store resumes
+    for k in range(2):
+        w.put(k, np.zeros((16, 16), np.uint8))
+    w.finish()

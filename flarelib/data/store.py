@@ -16,6 +16,7 @@ the images they cover have been flushed).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 MANIFEST = "store.json"
+#: The write lock of a store folder (see :func:`_lock_folder`).
+LOCK = ".lock"
 FORMAT_VERSION = 1
 #: What a store was made from (its fingerprint), written before any image: a resume must match it.
 INPUTS = "inputs.json"
@@ -179,6 +182,7 @@ class StoreWriter:
                  inputs: dict | None = None, overwrite: bool = False, retry_failed: bool = False) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_folder(self.path)  # held until finish (or the process ends): one writer per store
         self.index = index.reset_index(drop=True).copy()
         self.n = len(self.index)
         self.size_px = int(size_px)
@@ -280,6 +284,7 @@ class StoreWriter:
             raise StoreError(f"{self.path}: none of the {self.n} images could be read (first: {first}); "
                              "check the index's paths and --root, then rerun with --retry-failed")
         if (self.path / MANIFEST).is_file():
+            self.release()
             return self.path
         self.checkpoint()
 
@@ -300,7 +305,37 @@ class StoreWriter:
             **self.extra,
         }
         atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+        self.release()
         return self.path
+
+    def release(self) -> None:
+        """Give up the folder's write lock (another writer may open it)."""
+        if getattr(self, "_lock", None) is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _lock_folder(path: Path) -> int:
+    """An exclusive advisory lock on ``path/.lock`` (a POSIX record lock), released when the process ends.
+
+    The lock is the process's (an abandoned writer of this process, say after an exception, does not block a new
+    one); another process's writer is refused.
+
+    Raises
+    ------
+    StoreError
+        Another process holds it: two writers into one store would interleave their images.
+    """
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # EAGAIN / EACCES: held by another process
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise StoreError(f"{path}: being written by {holder}; wait for it to finish, or write another folder") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()}".encode())
+    return fd
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
