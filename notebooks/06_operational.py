@@ -30,7 +30,7 @@
 # | [Chapter 2](02_training) | Necessary | trains the headline network (`headline_dir/model{seed}/model.pt`) used here |
 # | [Chapter 3](03_near_limb_analysis) | Helpful | why a probability needs calibration and a stated threshold |
 #
-# - **Time to run**: about a minute (the forecast series scores every instant of one fold).
+# - **Time to run**: about a minute and a half at 512 px (the forecast series scores every instant of the store).
 
 # %% [markdown]
 # ## Parameters
@@ -103,11 +103,13 @@ def flarelib_cli(*args):
 # format (the simulator's files carry SIM in their names and their headers) a day after the store ends; on a
 # prepared store, its newest file.
 
-# %%
+# %% tags=["hide-input"]
 last_t = pd.to_datetime(store.index["timestamp"]).max()
 if store.manifest.get("source") == "simulator":
     next_day = f"{last_t + pd.Timedelta(days=1):%Y-%m-%dT%H:00:00}"
-    files = simulate_to_jp2(SimConfig(**{**store.manifest["simulator"], "start": next_day, "end": next_day}), out / "jp2", progress=False)
+    # this page's own scratch folder: a frame of another store's Sun replaces what is there
+    files = simulate_to_jp2(SimConfig(**{**store.manifest["simulator"], "start": next_day, "end": next_day}), out / "jp2", progress=False,
+                            overwrite=True)
     latest = out / "jp2" / files["path"].iloc[0]
 else:
     root = json.loads((Path(data_path) / "inputs.json").read_text()).get("root") or "."
@@ -119,7 +121,7 @@ text = flarelib_cli("forecast", latest, "--checkpoint", checkpoint)
 # was chosen, and the skill it verified on instants it never trained on, with 95 % intervals. The native JSON
 # carries the same card as an object, beside the checkpoint's and the input's SHA-256:
 
-# %%
+# %% tags=["hide-input"]
 native = json.loads(subprocess.run([sys.executable, "-m", "flarelib", "forecast", str(latest), "--checkpoint", str(checkpoint), "--json"],
                                    capture_output=True, text=True, check=True).stdout)
 print(json.dumps({k: native[k] for k in ("issue_time", "prediction_window_start", "prediction_window_end", "probability",
@@ -148,7 +150,7 @@ board = flarelib_cli("forecast", latest, "--checkpoint", checkpoint, "--format",
 #
 # The real HMI magnetogram of `../shared/data`, given to this model:
 
-# %%
+# %% tags=["hide-input"]
 real = fetch_reference("helioviewer/2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2")
 refused = flarelib_cli("forecast", real, "--checkpoint", checkpoint)
 if refused.returncode == 2:
@@ -169,7 +171,7 @@ else:
 # (resumable, with a progress bar); `flarelib evaluate series.csv` scores it. Over a fold of chapter 1's store
 # the series reproduces the network's validation predictions of chapter 2:
 
-# %%
+# %% tags=["hide-input"]
 # the headline never trained on this store: its series covers every fold (section 4 calibrates across them)
 series_folds = "1,2,3,4" if reference_dir == headline else str(series_fold)
 series_csv = out / "series.csv"
@@ -210,7 +212,7 @@ plt.show()
 # its probabilities mean what they say, and the probability of a rare event seldom reaches 0.5: the decision
 # threshold of a calibrated forecast is a separate choice, made on training data and stated in the model card.
 
-# %%
+# %% tags=["hide-input"]
 if reference_dir == headline:
     folds = [whole[whole["partition"] == k].reset_index(drop=True) for k in (1, 2, 3, 4) if (whole["partition"] == k).any()]
     cal = [f.assign(flare_prob=c) for f, c in zip(folds, cross_fit([f["target"].to_numpy() for f in folds],
